@@ -1,0 +1,133 @@
+"""Aggregates: consistency boundaries whose state is a fold of their stream.
+
+An aggregate class is a mutable pydantic model whose fields are its state. Methods marked
+``@applies(...)`` fold events into the state; methods marked ``@handles(...)`` decide which
+new events a command produces (they must not change the state themselves).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any, ClassVar
+
+from pydantic import BaseModel, ConfigDict, PrivateAttr
+
+from allframe_lab.errors import ModelDefinitionError
+from allframe_lab.model._handlers import WILDCARD, F, HandlerRef, mark
+from allframe_lab.model.messages import Event
+
+__all__ = ["Aggregate", "applies", "handles"]
+
+
+def applies(*event_types: object) -> Callable[[F], F]:
+    """Mark an aggregate or projection method as the handler of one or more event types.
+
+    Parameters
+    ----------
+    *event_types : str or Event subclass
+        Type names or declared event classes. ``"*"`` receives every event without a
+        more specific handler.
+
+    Notes
+    -----
+    Handlers are keyed by type name, so a re-run cell that redefines the event class keeps
+    working. The method takes ``(self, event)`` or ``(self, event, record)``, where ``record``
+    is the :class:`~allframe_lab.store.RecordedEvent` (stream, version, position, timestamps).
+    """
+    return mark("applies", event_types)
+
+
+def handles(*command_types: object) -> Callable[[F], F]:
+    """Mark an aggregate method as the handler of one or more command types.
+
+    The method takes ``(self, command)`` and returns the new events: one :class:`Event`,
+    a list of them, or ``None``. It must not change the aggregate: the App applies the
+    returned events after they are stored. Refuse a command by raising a
+    :class:`~allframe_lab.errors.DomainError` subclass.
+    """
+    return mark("handles", command_types)
+
+
+class Aggregate(BaseModel):
+    """Base class of aggregates: declare state as fields with defaults.
+
+    Attributes
+    ----------
+    stream_id : str
+        The stream the aggregate was loaded from (``""`` before its first event).
+    version : int
+        The version of the last applied event (0 for a new aggregate).
+
+    Examples
+    --------
+    >>> from allframe_lab import Model, Event, Command, Aggregate, applies, handles
+    >>> m = Model("counter")
+    >>> @m.event("Incremented")
+    ... class Incremented(Event):
+    ...     by: int
+    >>> @m.aggregate("Counter")
+    ... class Counter(Aggregate):
+    ...     total: int = 0
+    ...     @applies("Incremented")
+    ...     def _inc(self, e):
+    ...         self.total += e.by
+    >>> c = Counter()
+    >>> c.apply(Incremented(by=2)); c.apply(Incremented(by=3))
+    >>> (c.total, c.version)
+    (5, 2)
+    """
+
+    model_config = ConfigDict(extra="forbid", validate_assignment=False)
+
+    __aggregate_type__: ClassVar[str] = ""
+    __state_version__: ClassVar[int] = 1
+    __appliers__: ClassVar[dict[str, HandlerRef]] = {}
+    __handlers__: ClassVar[dict[str, HandlerRef]] = {}
+
+    _stream_id: str = PrivateAttr(default="")
+    _version: int = PrivateAttr(default=0)
+
+    @property
+    def stream_id(self) -> str:
+        return self._stream_id
+
+    @property
+    def version(self) -> int:
+        return self._version
+
+    def apply(self, event: Event, record: Any = None) -> None:
+        """Fold one event into the state and advance the version by one.
+
+        Raises
+        ------
+        ModelDefinitionError
+            If the aggregate has no handler for the event's type (and no ``"*"`` handler).
+        """
+        name = event.__message_type__
+        ref = self.__appliers__.get(name) or self.__appliers__.get(WILDCARD)
+        if ref is None:
+            raise ModelDefinitionError(
+                f"{type(self).__name__} has no @applies({name!r}) handler; add one, "
+                f"or an @applies('*') fallback"
+            )
+        fn = getattr(self, ref.method)
+        if ref.wants_record:
+            fn(event, record)
+        else:
+            fn(event)
+        if record is not None:
+            self._version = record.version
+            self._stream_id = record.stream_id
+        else:
+            self._version += 1
+
+    def state(self) -> dict[str, Any]:
+        """The state fields as a JSON-compatible dict (what a snapshot stores)."""
+        return self.model_dump(mode="json")
+
+    def __repr__(self) -> str:
+        fields = ", ".join(f"{k}={v!r}" for k, v in self.__dict__.items())
+        return (
+            f"{type(self).__name__}(stream_id={self._stream_id!r}, "
+            f"version={self._version}, {fields})"
+        )

@@ -1,0 +1,318 @@
+"""The App: composition root of a session (model + store + clock + ids)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from datetime import datetime
+from functools import cached_property
+from typing import TYPE_CHECKING, Any
+
+from allframe_lab.errors import AggregateNotFoundError, CommandError, ConcurrencyError
+from allframe_lab.model import Aggregate, Command, Event, Model
+from allframe_lab.runtime._decode import EventDecoder
+from allframe_lab.runtime.clock import Clock, SystemClock
+from allframe_lab.runtime.ids import IdFactory, RandomIds
+from allframe_lab.runtime.repository import Repository
+from allframe_lab.store import NO_STREAM, AsOf, EventStore, NewEvent, RecordedEvent
+
+if TYPE_CHECKING:  # pragma: no cover
+    import pandas as pd
+
+    from allframe_lab.runtime.projections import ProjectionHandle, ProjectionRunner
+
+__all__ = ["App", "PointInTime"]
+
+
+class App:
+    """Runs commands against an event store and reads aggregates and projections.
+
+    Parameters
+    ----------
+    model : Model
+    store : EventStore
+    clock : Clock, default SystemClock()
+        Source of ``occurred_at`` for new events.
+    ids : IdFactory, default RandomIds()
+        Source of event and command ids.
+    snapshot_every : int, optional
+        Snapshot aggregates every this many events (an aggregate's own setting wins).
+
+    Examples
+    --------
+    >>> from allframe_lab import App, Model, Event, Command, Aggregate, applies, handles
+    >>> from allframe_lab import ManualClock, SequentialIds
+    >>> from allframe_lab.store import InMemoryEventStore
+    >>> bank = Model("bank")
+    >>> @bank.event("Opened")
+    ... class Opened(Event):
+    ...     owner: str
+    >>> @bank.event("Deposited")
+    ... class Deposited(Event):
+    ...     amount: int
+    >>> @bank.command("Open", stream="account_id", creates=True)
+    ... class Open(Command):
+    ...     account_id: str
+    ...     owner: str
+    >>> @bank.command("Deposit", stream="account_id")
+    ... class Deposit(Command):
+    ...     account_id: str
+    ...     amount: int
+    >>> @bank.aggregate("Account")
+    ... class Account(Aggregate):
+    ...     owner: str = ""
+    ...     balance: int = 0
+    ...     @applies("Opened")
+    ...     def _opened(self, e):
+    ...         self.owner = e.owner
+    ...     @applies("Deposited")
+    ...     def _deposited(self, e):
+    ...         self.balance += e.amount
+    ...     @handles("Open")
+    ...     def open(self, c):
+    ...         return Opened(owner=c.owner)
+    ...     @handles("Deposit")
+    ...     def deposit(self, c):
+    ...         return Deposited(amount=c.amount)
+    >>> app = App(bank, InMemoryEventStore(), clock=ManualClock(), ids=SequentialIds())
+    >>> _ = app.handle(Open(account_id="a1", owner="ann"))
+    >>> [r.version for r in app.handle(Deposit(account_id="a1", amount=5))]
+    [2]
+    >>> app.load("Account", "a1").balance, app.load("Account", "a1", version=1).balance
+    (5, 0)
+    """
+
+    def __init__(
+        self,
+        model: Model,
+        store: EventStore,
+        /,
+        *,
+        clock: Clock | None = None,
+        ids: IdFactory | None = None,
+        snapshot_every: int | None = None,
+    ) -> None:
+        self.model = model
+        self.store = store
+        self.clock = clock or SystemClock()
+        self.ids = ids or RandomIds()
+        self.decoder = EventDecoder(model)
+        self.repository = Repository(model, store, snapshot_every=snapshot_every,
+                                     decoder=self.decoder)
+        self.last_position = 0
+
+    # -------------------------------------------------------------- commands
+    def handle(self, command: Command, /) -> list[RecordedEvent]:
+        """Run one command: load its aggregate, decide, append with the expected version.
+
+        Returns
+        -------
+        list of RecordedEvent
+            The events the command produced, as stored.
+
+        Raises
+        ------
+        UnknownNameError
+            If the command type is not declared or no aggregate handles it.
+        AggregateNotFoundError
+            If the command needs an existing aggregate and its stream is empty.
+        ConcurrencyError
+            If the stream moved on between load and append (or a creation command targets an
+            existing stream). Nothing is written.
+        DomainError
+            Raised by the handler when a business rule refuses the command.
+        """
+        route = self.model.route(command)
+        if route.stream_field is None:
+            raise CommandError(
+                f"command {route.command!r} has no stream field: declare it with "
+                f"@model.command({route.command!r}, stream='<field>')"
+            )
+        stream_id = str(getattr(command, route.stream_field))
+        agg = self.repository.current(route.aggregate, stream_id)
+        if route.creates:
+            if agg.version:
+                raise ConcurrencyError(stream_id, NO_STREAM, agg.version)
+            expected: Any = NO_STREAM
+            agg._stream_id = stream_id
+        else:
+            if not agg.version:
+                raise AggregateNotFoundError(route.aggregate, stream_id)
+            expected = agg.version
+        events = _as_events(getattr(agg, route.method)(command), route.command)
+        if not events:
+            return []
+        command_id = str(self.ids.new_id())
+        meta = {"command": route.command, "correlation_id": command_id,
+                "causation_id": command_id}
+        now = self.clock.now()
+        new = [NewEvent(e.__message_type__, e.model_dump(mode="json"), e.__schema_version__,
+                        meta, now, self.ids.new_id()) for e in events]
+        old_version = agg.version
+        try:
+            recorded = self.store.append(stream_id, new, expected_version=expected)
+        except ConcurrencyError:
+            self.repository.forget(route.aggregate, stream_id)
+            raise
+        for event, rec in zip(events, recorded, strict=True):
+            agg.apply(event, rec)
+        self.repository.after_append(agg, old_version)
+        self.last_position = recorded[-1].position
+        return recorded
+
+    # -------------------------------------------------------------- aggregates
+    def load(
+        self,
+        aggregate: str | type[Aggregate],
+        stream_id: str,
+        /,
+        *,
+        version: int | None = None,
+        as_of: AsOf | datetime | None = None,
+    ) -> Aggregate:
+        """An aggregate's state: current, at a version, or as of a timestamp/position.
+
+        Parameters
+        ----------
+        aggregate : str or Aggregate subclass
+        stream_id : str
+        version : int, optional
+            The aggregate at this version of its stream.
+        as_of : AsOf or datetime, optional
+            ``AsOf(timestamp=t)`` (or a datetime) applies the events that occurred at or before
+            ``t``; ``AsOf(position=p)`` those at global positions ``<= p``.
+
+        Returns
+        -------
+        Aggregate
+            A new object; changing it does not affect the App.
+        """
+        if isinstance(as_of, datetime):
+            as_of = AsOf(timestamp=as_of)
+        if as_of is not None and as_of.timestamp is not None:
+            return self.repository.load(aggregate, stream_id, version=version,
+                                        until=as_of.timestamp)
+        if as_of is not None and as_of.position is not None:
+            recs = self.store.read_stream(stream_id, 1, version)
+            version = max((r.version for r in recs if r.position <= as_of.position), default=0)
+            if version == 0:
+                cls = self.model.aggregate_class(aggregate)
+                agg = cls()
+                agg._stream_id = stream_id
+                return agg
+        return self.repository.load(aggregate, stream_id, version=version)
+
+    # -------------------------------------------------------------- projections
+    @cached_property
+    def projections(self) -> ProjectionRunner:
+        """The projection runner (tables in the store's DuckDB database)."""
+        from allframe_lab.runtime.projections import ProjectionRunner
+
+        return ProjectionRunner(self.model, self.store, decoder=self.decoder)
+
+    def projection(self, name: str, /) -> ProjectionHandle:
+        """A projection by name: ``.df()``, ``.as_of(...)``, ``.rebuild()``."""
+        return self.projections[name]
+
+    def sql(self, query: str, params: Any = None) -> pd.DataFrame:
+        """Run SQL over the store's tables (``events``, projections) and return a DataFrame."""
+        return self.projections.sql(query, params)
+
+    # -------------------------------------------------------------- time travel
+    def as_of(self, *, position: int | None = None,
+              timestamp: datetime | str | None = None) -> PointInTime:
+        """The whole store as it was at a position or timestamp.
+
+        Examples
+        --------
+        >>> from allframe_lab import App, Model
+        >>> from allframe_lab.store import InMemoryEventStore, NewEvent
+        >>> store = InMemoryEventStore()
+        >>> _ = store.append("s", [NewEvent("A", {}), NewEvent("B", {})])
+        >>> App(Model("m"), store).as_of(position=1).events().type.tolist()
+        ['A']
+        """
+        if isinstance(timestamp, str):
+            timestamp = datetime.fromisoformat(timestamp)
+        return PointInTime(self, AsOf(position=position, timestamp=timestamp))
+
+    # -------------------------------------------------------------- reading
+    def events(self, stream_id: str | None = None, /, *, limit: int | None = None,
+               to_position: int | None = None) -> pd.DataFrame:
+        """Events as a DataFrame: one stream's, or the log's (first ``limit`` rows)."""
+        from allframe_lab.runtime.frames import events_frame
+
+        if stream_id is not None:
+            recs = [r for r in self.store.read_stream(stream_id)
+                    if to_position is None or r.position <= to_position]
+        else:
+            recs = []
+            for batch in self.store.read_batches(1, to_position,
+                                                 batch_size=min(limit or 10_000, 10_000)):
+                recs.extend(batch)
+                if limit is not None and len(recs) >= limit:
+                    break
+        return events_frame(recs[:limit] if limit is not None else recs)
+
+    def streams(self, *, prefix: str | None = None, limit: int | None = None) -> pd.DataFrame:
+        """Streams with their version, positions and time range, as a DataFrame."""
+        from allframe_lab.runtime.frames import streams_frame
+
+        return streams_frame(self.store.streams(prefix=prefix, limit=limit))
+
+    def close(self) -> None:
+        """Close the store."""
+        self.store.close()
+
+    def __enter__(self) -> App:
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        self.close()
+
+    def __repr__(self) -> str:
+        return (f"App(model={self.model.name!r}, store={self.store!r}, clock={self.clock!r}, "
+                f"ids={self.ids!r})")
+
+
+class PointInTime:
+    """A read-only view of the store at a past position or timestamp."""
+
+    def __init__(self, app: App, as_of: AsOf) -> None:
+        self.app = app
+        self.as_of = as_of
+
+    @cached_property
+    def position(self) -> int:
+        """The global position this view ends at."""
+        return self.app.projections.resolve(self.as_of) if self.as_of.timestamp else min(
+            self.as_of.position or 0, self.app.store.head_position)
+
+    def load(self, aggregate: str | type[Aggregate], stream_id: str, /) -> Aggregate:
+        """An aggregate as it was at this point."""
+        return self.app.load(aggregate, stream_id, as_of=AsOf(position=self.position))
+
+    def projection(self, name: str, /) -> pd.DataFrame:
+        """A projection as it was at this point."""
+        return self.app.projections.as_of(name, AsOf(position=self.position))
+
+    def events(self, stream_id: str | None = None, /, *, limit: int | None = None
+               ) -> pd.DataFrame:
+        """Events up to this point."""
+        return self.app.events(stream_id, limit=limit, to_position=self.position)
+
+    def __repr__(self) -> str:
+        return f"<PointInTime position={self.position} ({self.as_of})>"
+
+
+def _as_events(result: Any, command: str) -> list[Event]:
+    if result is None:
+        return []
+    items: Iterable[Any] = [result] if isinstance(result, Event) else result
+    events = list(items)
+    for e in events:
+        if not isinstance(e, Event) or not e.__message_type__:
+            raise CommandError(
+                f"the handler of {command!r} returned {e!r}; return declared Event objects "
+                "(one, a list, or None)"
+            )
+    return events

@@ -1,0 +1,83 @@
+"""Clocks: where the App gets domain time (``occurred_at``) from.
+
+Pass a :class:`ManualClock` to make a notebook re-run produce the same events, and to let
+tests move time without sleeping.
+"""
+
+from __future__ import annotations
+
+import abc
+import threading
+from datetime import datetime, timedelta, timezone
+
+__all__ = ["Clock", "ManualClock", "SystemClock"]
+
+_UTC = timezone.utc
+
+
+class Clock(abc.ABC):
+    """Port: the current time, timezone-aware (UTC)."""
+
+    @abc.abstractmethod
+    def now(self) -> datetime:
+        """The current time."""
+
+
+class SystemClock(Clock):
+    """The machine's clock, in UTC."""
+
+    def now(self) -> datetime:
+        return datetime.now(_UTC)
+
+    def __repr__(self) -> str:
+        return "SystemClock()"
+
+
+class ManualClock(Clock):
+    """A clock that moves only when told to (or by ``tick`` on every reading).
+
+    Parameters
+    ----------
+    start : datetime, default 2024-01-01T00:00:00Z
+        The initial time (naive times are taken as UTC).
+    tick : timedelta, default 0
+        Added after every :meth:`now`, so consecutive events get distinct times.
+
+    Examples
+    --------
+    >>> from datetime import datetime, timedelta, timezone
+    >>> clock = ManualClock(datetime(2024, 1, 1, tzinfo=timezone.utc))
+    >>> clock.advance(hours=24)
+    >>> clock.now().isoformat()
+    '2024-01-02T00:00:00+00:00'
+    """
+
+    def __init__(
+        self,
+        start: datetime | None = None,
+        *,
+        tick: timedelta = timedelta(0),
+    ) -> None:
+        start = start or datetime(2024, 1, 1, tzinfo=_UTC)
+        self._now = start if start.tzinfo else start.replace(tzinfo=_UTC)
+        self._tick = tick
+        self._lock = threading.Lock()
+
+    def now(self) -> datetime:
+        with self._lock:
+            t = self._now
+            self._now = t + self._tick
+            return t
+
+    def set(self, when: datetime) -> None:
+        """Jump to ``when`` (naive times are taken as UTC)."""
+        with self._lock:
+            self._now = when if when.tzinfo else when.replace(tzinfo=_UTC)
+
+    def advance(self, delta: timedelta | None = None, /, **kwargs: float) -> None:
+        """Move forward by ``delta`` or by ``timedelta(**kwargs)``."""
+        with self._lock:
+            self._now += delta if delta is not None else timedelta(**kwargs)
+
+    def __repr__(self) -> str:
+        return f"ManualClock({self._now.isoformat()})"

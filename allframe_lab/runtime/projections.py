@@ -1,0 +1,497 @@
+"""The projection runner: materializes a Model's projections as DuckDB tables.
+
+- **SQL projections** rebuild in one ``CREATE OR REPLACE TABLE ... AS`` statement over the log
+  prefix ``position <= head``; ``as_of`` runs the same SELECT over ``position <= p``.
+- **Python projections** fold events through their handlers into keyed rows, and write the rows
+  they touched back in batches (DELETE by key + INSERT from Arrow). ``as_of`` folds from the
+  nearest cached intermediate state, so repeated jumps are fast.
+
+Both store their checkpoint (the last position folded) in ``projection_checkpoints`` in the
+same transaction as their rows. With a DuckDB store the tables live in the store's database;
+with an in-memory store they live in a private in-memory DuckDB database.
+"""
+
+from __future__ import annotations
+
+import bisect
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import datetime, timezone
+from typing import TYPE_CHECKING, Any
+
+from allframe_lab.errors import ProjectionError
+from allframe_lab.model import Model, Projection, SqlProjection
+from allframe_lab.runtime._decode import EventDecoder, iter_decoded
+from allframe_lab.store import AsOf, EventStore
+
+if TYPE_CHECKING:  # pragma: no cover
+    import duckdb
+    import pandas as pd
+
+__all__ = ["ProjectionHandle", "ProjectionRunner"]
+
+_CHECKPOINTS = """
+CREATE TABLE IF NOT EXISTS projection_checkpoints (
+    name       VARCHAR PRIMARY KEY,
+    kind       VARCHAR NOT NULL,
+    position   BIGINT NOT NULL,
+    updated_at TIMESTAMPTZ NOT NULL
+)
+"""
+
+
+def _progress(total: int, desc: str, enabled: bool | None) -> Any:
+    from tqdm.auto import tqdm
+
+    return tqdm(total=total, desc=desc, unit="ev", unit_scale=True, disable=enabled is False
+                or (enabled is None and total < 50_000), leave=False)
+
+
+class _StateCache:
+    """Copies of a Python projection's rows at positions, for fast time travel."""
+
+    def __init__(self, max_states: int = 48) -> None:
+        self.positions: list[int] = []
+        self.states: dict[int, dict[Any, dict[str, Any]]] = {}
+        self.max_states = max_states
+
+    def nearest(self, position: int) -> tuple[int, dict[Any, dict[str, Any]] | None]:
+        i = bisect.bisect_right(self.positions, position)
+        if not i:
+            return 0, None
+        p = self.positions[i - 1]
+        return p, self.states[p]
+
+    def put(self, position: int, rows: dict[Any, dict[str, Any]]) -> None:
+        if position in self.states:
+            return
+        if len(self.positions) >= self.max_states:  # keep the spread: drop every other one
+            for p in self.positions[1::2]:
+                del self.states[p]
+            self.positions = self.positions[::2]
+        bisect.insort(self.positions, position)
+        self.states[position] = rows
+
+    def clear(self) -> None:
+        self.positions.clear()
+        self.states.clear()
+
+
+class ProjectionRunner:
+    """Runs a Model's projections against a store.
+
+    Parameters
+    ----------
+    model : Model
+    store : EventStore
+        A :class:`~allframe_lab.store.DuckDBEventStore` (tables go into its database) or
+        any other store (tables go into a private in-memory DuckDB database).
+    flush_every : int, default 50_000
+        A Python projection writes its touched rows and checkpoint every this many events.
+    """
+
+    def __init__(self, model: Model, store: EventStore, *, flush_every: int = 50_000,
+                 decoder: EventDecoder | None = None) -> None:
+        import duckdb
+
+        self.model = model
+        self.store = store
+        self.flush_every = flush_every
+        self.decoder = decoder or EventDecoder(model)
+        con = getattr(store, "connection", None)
+        if con is not None:
+            self._con: duckdb.DuckDBPyConnection = con
+            self._lock = store.lock  # type: ignore[attr-defined]
+            self._events_rel = "main.events"
+            self._mirrored = -1
+        else:
+            self._con = duckdb.connect()
+            self._con.execute("SET TimeZone = 'UTC'")
+            self._lock = threading.RLock()
+            self._events_rel = "_af_events"
+            self._mirrored = -1
+        self._writable = not getattr(store, "read_only", False)
+        if self._writable:
+            self._con.execute(_CHECKPOINTS)
+        self._live: dict[str, Projection] = {}
+        self._caches: dict[str, _StateCache] = {}
+
+    # -------------------------------------------------------------- access
+    def __getitem__(self, name: str) -> ProjectionHandle:
+        self.model.projection_decl(name)
+        return ProjectionHandle(self, name)
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self.model.projections)
+
+    def __len__(self) -> int:
+        return len(self.model.projections)
+
+    @property
+    def connection(self) -> duckdb.DuckDBPyConnection:
+        return self._con
+
+    def sql(self, query: str, params: Any = None) -> pd.DataFrame:
+        """Run a query against the projection tables (and ``events``) and return a DataFrame.
+
+        Call :meth:`catch_up` first to see the latest events in the tables.
+        """
+        with self._lock:
+            self._mirror()
+            return self._con.execute(query, params).df()
+
+    def _mirror(self) -> None:
+        """For non-DuckDB stores: expose the log to DuckDB as the view ``_af_events``."""
+        if self._events_rel != "_af_events":
+            return
+        head = self.store.head_position
+        if head == self._mirrored:
+            return
+        to_arrow = getattr(self.store, "to_arrow", None)
+        if to_arrow is None:
+            raise ProjectionError(f"{type(self.store).__name__} cannot be mirrored into DuckDB")
+        self._con.register("_af_events", to_arrow())
+        self._mirrored = head
+
+    # -------------------------------------------------------------- checkpoints
+    def checkpoint(self, name: str) -> int:
+        """The last position the projection's table reflects (0 if never built)."""
+        with self._lock:
+            try:
+                row = self._con.execute(
+                    "SELECT position FROM projection_checkpoints WHERE name = ?", [name]
+                ).fetchone()
+            except Exception:  # a read-only store whose file has no checkpoints yet
+                return 0
+        return int(row[0]) if row else 0
+
+    @contextmanager
+    def _transaction(self) -> Iterator[duckdb.DuckDBPyConnection]:
+        with self._lock:
+            self._con.execute("BEGIN TRANSACTION")
+            try:
+                yield self._con
+            except BaseException:
+                self._con.execute("ROLLBACK")
+                raise
+            self._con.execute("COMMIT")
+
+    def _set_checkpoint(self, con: duckdb.DuckDBPyConnection, name: str, kind: str,
+                        position: int) -> None:
+        con.execute("INSERT OR REPLACE INTO projection_checkpoints VALUES (?, ?, ?, ?)",
+                    [name, kind, position, datetime.now(timezone.utc)])
+
+    def _require_writable(self, name: str) -> None:
+        if not self._writable:
+            raise ProjectionError(
+                f"cannot update projection {name!r}: the store is read-only. Read it with "
+                ".df(refresh=False) or .as_of(...), or open the store for writing"
+            )
+
+    # -------------------------------------------------------------- catch up / rebuild
+    def catch_up(self, name: str | None = None, *, progress: bool | None = None) -> dict[str, int]:
+        """Bring projections up to the store's head; return each one's checkpoint."""
+        names = [name] if name is not None else list(self.model.projections)
+        out = {}
+        for n in names:
+            decl = self.model.projection_decl(n)
+            if isinstance(decl, SqlProjection):
+                out[n] = self._catch_up_sql(decl)
+            else:
+                out[n] = self._catch_up_python(n, decl, progress)
+        return out
+
+    def rebuild(self, name: str | None = None, *, progress: bool | None = None) -> dict[str, int]:
+        """Drop projections' tables and checkpoints and build them again from position 1."""
+        names = [name] if name is not None else list(self.model.projections)
+        for n in names:
+            decl = self.model.projection_decl(n)
+            self._require_writable(n)
+            table = decl.table if isinstance(decl, SqlProjection) else decl.__table__
+            with self._transaction() as con:
+                con.execute(f'DROP TABLE IF EXISTS "{table}"')
+                con.execute("DELETE FROM projection_checkpoints WHERE name = ?", [n])
+            self._live.pop(n, None)
+            self._caches.pop(n, None)
+        return self.catch_up(name, progress=progress)
+
+    def _catch_up_sql(self, decl: SqlProjection) -> int:
+        head = self.store.head_position
+        if self.checkpoint(decl.name) == head and self._table_exists(decl.table):
+            return head
+        self._require_writable(decl.name)
+        with self._lock:
+            self._mirror()
+            sql = self._prefix_sql(decl.sql, "position <= ?")
+            try:
+                with self._transaction() as con:
+                    con.execute(f'CREATE OR REPLACE TABLE "{decl.table}" AS {sql}', [head])
+                    self._set_checkpoint(con, decl.name, "sql", head)
+            except ProjectionError:
+                raise
+            except Exception as exc:
+                raise ProjectionError(f"SQL projection {decl.name!r} failed: {exc}") from exc
+        return head
+
+    def _prefix_sql(self, sql: str, condition: str) -> str:
+        return (f"WITH events AS (SELECT * FROM {self._events_rel} WHERE {condition}) "
+                f"SELECT * FROM ({sql})")
+
+    def _table_exists(self, table: str) -> bool:
+        with self._lock:
+            return bool(self._con.execute(
+                "SELECT count(*) FROM duckdb_tables() WHERE table_name = ? "
+                "AND schema_name = current_schema()", [table]).fetchone()[0])
+
+    def _catch_up_python(self, name: str, decl: type[Projection], progress: bool | None) -> int:
+        head = self.store.head_position
+        checkpoint = self.checkpoint(name)
+        inst = self._live.get(name)
+        if inst is None or type(inst) is not decl:
+            inst = decl(self._load_rows(decl) if checkpoint else None)
+            self._live[name] = inst
+        if checkpoint >= head:
+            return checkpoint
+        self._require_writable(name)
+        position = checkpoint
+        since_flush = 0
+        bar = _progress(head - checkpoint, f"projection {name}", progress)
+        try:
+            for batch in iter_decoded(self.store, self.decoder, checkpoint + 1, head):
+                for event, rec in batch:
+                    try:
+                        inst.handle(event, rec)
+                    except Exception as exc:
+                        raise ProjectionError(
+                            f"projection {name!r} failed on {rec.type} at position "
+                            f"{rec.position} (stream {rec.stream_id!r}): {exc!r}; the table "
+                            f"keeps position {position}. Fix the handler and call catch_up()"
+                        ) from exc
+                position = batch[-1][1].position
+                since_flush += len(batch)
+                bar.update(len(batch))
+                if since_flush >= self.flush_every:
+                    self._flush(name, decl, inst, position)
+                    since_flush = 0
+        except ProjectionError:
+            self._live.pop(name, None)  # in-memory rows are ahead of the table: reload later
+            raise
+        finally:
+            bar.close()
+        self._flush(name, decl, inst, head)
+        return head
+
+    def _load_rows(self, decl: type[Projection]) -> dict[Any, dict[str, Any]]:
+        if not self._table_exists(decl.__table__):
+            return {}
+        with self._lock:
+            df = self._con.execute(f'SELECT * FROM "{decl.__table__}"').df()
+        key = decl.__key__
+        return {r[key]: r for r in df.astype(object).where(df.notna(), None).to_dict("records")}
+
+    def _flush(self, name: str, decl: type[Projection], inst: Projection, position: int) -> None:
+        import pyarrow as pa
+
+        touched = inst.rows.take_touched()
+        table = decl.__table__
+        key = decl.__key__
+        rows = [inst.rows._rows[k] for k in touched if k in inst.rows._rows]
+        upserts = _rows_to_arrow(rows, key, decl.__columns__)
+        keys = pa.table({"k": _column(list(touched), (decl.__columns__ or {}).get(key))})
+        with self._transaction() as con:
+            if not self._table_exists(table):
+                con.register("_af_up", upserts)
+                con.execute(f'CREATE TABLE "{table}" AS SELECT * FROM _af_up LIMIT 0')
+                con.unregister("_af_up")
+            elif upserts.num_columns:
+                self._add_missing_columns(con, table, upserts)
+            if touched:
+                con.register("_af_keys", keys)
+                con.execute(f'DELETE FROM "{table}" WHERE "{key}" IN (SELECT k FROM _af_keys)')
+                con.unregister("_af_keys")
+            if rows:
+                con.register("_af_up", upserts)
+                con.execute(f'INSERT INTO "{table}" BY NAME SELECT * FROM _af_up')
+                con.unregister("_af_up")
+            self._set_checkpoint(con, name, "python", position)
+
+    def _add_missing_columns(self, con: duckdb.DuckDBPyConnection, table: str,
+                             upserts: Any) -> None:
+        have = {r[0] for r in con.execute(
+            "SELECT column_name FROM duckdb_columns() WHERE table_name = ?", [table]).fetchall()}
+        con.register("_af_up", upserts)
+        types = dict(con.execute("SELECT column_name, data_type FROM "
+                                 "(DESCRIBE SELECT * FROM _af_up)").fetchall())
+        con.unregister("_af_up")
+        for col in upserts.column_names:
+            if col not in have:
+                con.execute(f'ALTER TABLE "{table}" ADD COLUMN "{col}" {types[col]}')
+
+    # -------------------------------------------------------------- reading
+    def table(self, name: str, *, refresh: bool = True) -> pd.DataFrame:
+        """The projection's table as a DataFrame (caught up first unless ``refresh=False``)."""
+        decl = self.model.projection_decl(name)
+        if refresh and self._writable:
+            self.catch_up(name)
+        table = decl.table if isinstance(decl, SqlProjection) else decl.__table__
+        order = "" if isinstance(decl, SqlProjection) else f' ORDER BY "{decl.__key__}"'
+        if not self._table_exists(table):
+            return self.as_of(name, AsOf(position=self.store.head_position))
+        with self._lock:
+            return self._con.execute(f'SELECT * FROM "{table}"{order}').df()
+
+    def resolve(self, as_of: AsOf) -> int:
+        """The log position an :class:`AsOf` stands for."""
+        if as_of.position is not None:
+            return min(as_of.position, self.store.head_position)
+        assert as_of.timestamp is not None
+        return self.store.position_at(as_of.timestamp)
+
+    def as_of(self, name: str, as_of: AsOf) -> pd.DataFrame:
+        """The projection as it was at a position or timestamp, as a DataFrame.
+
+        Nothing is written: the runner's tables and checkpoints stay as they are.
+        """
+        decl = self.model.projection_decl(name)
+        position = self.resolve(as_of)
+        if isinstance(decl, SqlProjection):
+            with self._lock:
+                self._mirror()
+                try:
+                    return self._con.execute(self._prefix_sql(decl.sql, "position <= ?"),
+                                             [position]).df()
+                except Exception as exc:
+                    raise ProjectionError(f"SQL projection {name!r} failed: {exc}") from exc
+        rows = self.python_state(name, position)
+        return _rows_frame(list(rows.values()), decl.__key__, decl.__columns__)
+
+    def python_state(self, name: str, position: int) -> dict[Any, dict[str, Any]]:
+        """A Python projection's rows at ``position`` (do not mutate them)."""
+        decl = self.model.projection_decl(name)
+        if isinstance(decl, SqlProjection):
+            raise ProjectionError(f"{name!r} is a SQL projection: use as_of()")
+        cache = self._caches.get(name)
+        if cache is None or cache.states and type(self._live.get(name)) not in (decl, type(None)):
+            cache = self._caches[name] = _StateCache()
+        start, rows = cache.nearest(position)
+        if start == position and rows is not None:
+            return rows
+        interval = max(5_000, self.store.head_position // 40)
+        inst = decl(_copy_rows(rows) if rows is not None else None)
+        next_mark = (start // interval + 1) * interval
+        for batch in iter_decoded(self.store, self.decoder, start + 1, position):
+            for event, rec in batch:
+                inst.handle(event, rec)
+                if rec.position == next_mark:
+                    cache.put(next_mark, inst.rows.snapshot())
+                    next_mark += interval
+        state = inst.rows._rows
+        cache.put(position, state)
+        return state
+
+
+class ProjectionHandle:
+    """One projection, bound to its runner: read it, time-travel it, rebuild it.
+
+    Examples
+    --------
+    >>> from allframe_lab import App, Model
+    >>> from allframe_lab.store import InMemoryEventStore, NewEvent
+    >>> m = Model("log")
+    >>> _ = m.sql_projection("per_type", "SELECT type, count(*) AS n FROM events GROUP BY type")
+    >>> store = InMemoryEventStore()
+    >>> _ = store.append("s", [NewEvent("A", {}), NewEvent("B", {}), NewEvent("A", {})])
+    >>> app = App(m, store)
+    >>> app.projection("per_type").df().sort_values("type").to_dict("records")
+    [{'type': 'A', 'n': 2}, {'type': 'B', 'n': 1}]
+    >>> app.projection("per_type").as_of(position=1).to_dict("records")
+    [{'type': 'A', 'n': 1}]
+    """
+
+    def __init__(self, runner: ProjectionRunner, name: str) -> None:
+        self.runner = runner
+        self.name = name
+
+    @property
+    def kind(self) -> str:
+        decl = self.runner.model.projection_decl(self.name)
+        return "sql" if isinstance(decl, SqlProjection) else "python"
+
+    @property
+    def table_name(self) -> str:
+        decl = self.runner.model.projection_decl(self.name)
+        return decl.table if isinstance(decl, SqlProjection) else decl.__table__
+
+    @property
+    def checkpoint(self) -> int:
+        """The last position the stored table reflects."""
+        return self.runner.checkpoint(self.name)
+
+    def df(self, *, refresh: bool = True) -> pd.DataFrame:
+        """The table as a DataFrame, caught up to the head first (unless ``refresh=False``)."""
+        return self.runner.table(self.name, refresh=refresh)
+
+    def catch_up(self, *, progress: bool | None = None) -> int:
+        """Fold the events after the checkpoint; return the new checkpoint."""
+        return self.runner.catch_up(self.name, progress=progress)[self.name]
+
+    def rebuild(self, *, progress: bool | None = None) -> int:
+        """Rebuild from position 1, with a progress bar for long logs."""
+        return self.runner.rebuild(self.name, progress=progress)[self.name]
+
+    def as_of(self, *, position: int | None = None,
+              timestamp: datetime | str | None = None) -> pd.DataFrame:
+        """The projection at a past position or ``occurred_at`` timestamp.
+
+        Parameters
+        ----------
+        position : int, optional
+            A global position (clamped to the head).
+        timestamp : datetime or ISO-8601 str, optional
+            Resolved to the last position whose event occurred at or before it.
+        """
+        if isinstance(timestamp, str):
+            timestamp = datetime.fromisoformat(timestamp)
+        return self.runner.as_of(self.name, AsOf(position=position, timestamp=timestamp))
+
+    def __repr__(self) -> str:
+        return (f"<ProjectionHandle {self.name!r} ({self.kind}) table={self.table_name!r} "
+                f"checkpoint={self.checkpoint}>")
+
+
+def _copy_rows(rows: dict[Any, dict[str, Any]]) -> dict[Any, dict[str, Any]]:
+    return {k: dict(v) for k, v in rows.items()}
+
+
+def _column(values: list[Any], duck_type: str | None = None) -> Any:
+    import pyarrow as pa
+
+    try:
+        return pa.array(values)
+    except (pa.ArrowInvalid, pa.ArrowTypeError):
+        return pa.array([None if v is None else str(v) for v in values], pa.string())
+
+
+def _rows_to_arrow(rows: list[dict[str, Any]], key: str,
+                   columns: dict[str, str] | None) -> Any:
+    import pyarrow as pa
+
+    names: dict[str, None] = {key: None}
+    for c in columns or {}:
+        names[c] = None
+    for r in rows:
+        for c in r:
+            names[c] = None
+    return pa.table({c: _column([r.get(c) for r in rows]) for c in names})
+
+
+def _rows_frame(rows: list[dict[str, Any]], key: str,
+                columns: dict[str, str] | None) -> pd.DataFrame:
+    import pandas as pd
+
+    df = pd.DataFrame.from_records(rows) if rows else pd.DataFrame(
+        columns=list(dict.fromkeys([key, *(columns or {})])))
+    if key in df.columns and len(df):
+        df = df.sort_values(key, kind="stable").reset_index(drop=True)
+    return df

@@ -1,0 +1,120 @@
+"""The repository: loads aggregates (snapshot + tail, or a full replay) and takes snapshots."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from allframe_lab.model import Aggregate, Model
+from allframe_lab.runtime._decode import EventDecoder
+from allframe_lab.store import EventStore, RecordedEvent, Snapshot
+
+__all__ = ["Repository"]
+
+
+class Repository:
+    """Loads aggregates from a store and keeps the latest ones in memory.
+
+    Parameters
+    ----------
+    model : Model
+    store : EventStore
+    snapshot_every : int, optional
+        Default snapshot interval (events) for aggregates that do not declare their own.
+        ``None`` takes no snapshots.
+    """
+
+    def __init__(self, model: Model, store: EventStore, *, snapshot_every: int | None = None,
+                 decoder: EventDecoder | None = None) -> None:
+        self.model = model
+        self.store = store
+        self.snapshot_every = snapshot_every
+        self.decoder = decoder or EventDecoder(model)
+        self._cache: dict[tuple[str, str], Aggregate] = {}
+
+    def load(
+        self,
+        aggregate: str | type[Aggregate],
+        stream_id: str,
+        /,
+        *,
+        version: int | None = None,
+        until: datetime | None = None,
+        use_snapshots: bool = True,
+    ) -> Aggregate:
+        """Rebuild an aggregate from its stream.
+
+        Parameters
+        ----------
+        aggregate : str or Aggregate subclass
+        stream_id : str
+        version : int, optional
+            Stop at this version (time travel by version).
+        until : datetime, optional
+            Apply only events whose ``occurred_at`` is at or before this time.
+        use_snapshots : bool, default True
+            Start from the latest usable snapshot at or below ``version``.
+
+        Returns
+        -------
+        Aggregate
+            A new object (version 0 if the stream does not exist).
+        """
+        cls = self.model.aggregate_class(aggregate)
+        agg: Aggregate | None = None
+        if use_snapshots and until is None:
+            snap = self.store.load_snapshot(stream_id, max_version=version)
+            if (snap is not None and snap.aggregate_type == cls.__aggregate_type__
+                    and snap.state_version == cls.__state_version__):
+                agg = cls.model_validate(snap.state)
+                agg._version = snap.version
+        if agg is None:
+            agg = cls()
+        agg._stream_id = stream_id
+        records = self.store.read_stream(stream_id, agg.version + 1, version)
+        self._fold(agg, records, until)
+        return agg
+
+    def _fold(self, agg: Aggregate, records: list[RecordedEvent], until: datetime | None) -> None:
+        decode = self.decoder.decode
+        for rec in records:
+            if until is not None and rec.occurred_at > until:
+                continue
+            agg.apply(decode(rec), rec)
+
+    def current(self, aggregate: str, stream_id: str, /) -> Aggregate:
+        """The aggregate at the stream's head, from the in-memory cache when it is current.
+
+        The returned object is the cached one: callers must not change it.
+        """
+        key = (aggregate, stream_id)
+        agg = self._cache.get(key)
+        head = self.store.stream_version(stream_id)
+        if agg is not None and agg.version == head:
+            return agg
+        if agg is not None and agg.version < head:
+            self._fold(agg, self.store.read_stream(stream_id, agg.version + 1), None)
+        else:
+            agg = self.load(aggregate, stream_id)
+        self._cache[key] = agg
+        return agg
+
+    def forget(self, aggregate: str, stream_id: str, /) -> None:
+        """Drop an aggregate from the cache (after a failed append)."""
+        self._cache.pop((aggregate, stream_id), None)
+
+    def after_append(self, agg: Aggregate, old_version: int) -> Snapshot | None:
+        """Take a snapshot if the append crossed a multiple of the snapshot interval."""
+        every = self.model.snapshot_every(agg.__aggregate_type__) or self.snapshot_every
+        if not every or agg.version // every == old_version // every:
+            return None
+        return self.take_snapshot(agg)
+
+    def take_snapshot(self, agg: Aggregate) -> Snapshot:
+        """Store the aggregate's state at its current version."""
+        snap = Snapshot(agg.stream_id, agg.version, agg.__aggregate_type__,
+                        agg.__state_version__, agg.state())
+        self.store.save_snapshot(snap)
+        return snap
+
+    def __repr__(self) -> str:
+        return f"Repository(cached={len(self._cache)}, snapshot_every={self.snapshot_every})"

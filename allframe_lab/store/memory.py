@@ -1,0 +1,250 @@
+"""In-memory event store: the reference implementation and public test double.
+
+It raises the same errors as the durable backends and passes the same contract suite.
+"""
+
+from __future__ import annotations
+
+import bisect
+import json
+import threading
+import uuid
+from collections import Counter
+from collections.abc import Collection, Iterator, Sequence
+from datetime import datetime, timezone
+from typing import TYPE_CHECKING
+
+from allframe_lab.errors import ConcurrencyError
+from allframe_lab.store.port import EventStore
+from allframe_lab.store.records import (
+    ANY,
+    ExpectedVersion,
+    NewEvent,
+    RecordedEvent,
+    Snapshot,
+    StoreStats,
+    StreamInfo,
+    check_expected_version,
+)
+
+if TYPE_CHECKING:  # pragma: no cover
+    import pyarrow as pa
+
+__all__ = ["InMemoryEventStore"]
+
+_UTC = timezone.utc
+
+
+class InMemoryEventStore(EventStore):
+    """Event store kept in Python lists; nothing survives the process.
+
+    Examples
+    --------
+    >>> from allframe_lab.store import InMemoryEventStore, NewEvent, NO_STREAM
+    >>> store = InMemoryEventStore()
+    >>> [e.position for e in store.append("a-1", [NewEvent("Opened", {"owner": "ann"})],
+    ...                                   expected_version=NO_STREAM)]
+    [1]
+    >>> store.stream_version("a-1"), store.head_position
+    (1, 1)
+    """
+
+    def __init__(self) -> None:
+        self._lock = threading.RLock()
+        self._events: list[RecordedEvent] = []
+        self._streams: dict[str, list[int]] = {}  # stream -> indexes into _events
+        self._snapshots: dict[str, list[Snapshot]] = {}
+
+    # -------------------------------------------------------------- writing
+    def append(
+        self,
+        stream_id: str,
+        events: Sequence[NewEvent],
+        /,
+        *,
+        expected_version: int | ExpectedVersion = ANY,
+    ) -> list[RecordedEvent]:
+        return self.append_many([(stream_id, events, expected_version)])[0]
+
+    def append_many(
+        self,
+        batches: Sequence[tuple[str, Sequence[NewEvent], int | ExpectedVersion]],
+        /,
+    ) -> list[list[RecordedEvent]]:
+        with self._lock:
+            now = datetime.now(_UTC)
+            pending: dict[str, int] = {}
+            out: list[list[RecordedEvent]] = []
+            position = len(self._events)
+            staged: list[RecordedEvent] = []
+            for stream_id, events, expected in batches:
+                actual = pending.get(stream_id)
+                if actual is None:
+                    idx = self._streams.get(stream_id)
+                    actual = len(idx) if idx else 0
+                if not check_expected_version(expected, actual):
+                    raise ConcurrencyError(stream_id, expected, actual)
+                recorded = []
+                for ev in events:
+                    position += 1
+                    actual += 1
+                    recorded.append(
+                        RecordedEvent(
+                            position,
+                            stream_id,
+                            actual,
+                            ev.event_id or uuid.uuid4(),
+                            ev.type,
+                            ev.schema_version,
+                            ev.data,
+                            ev.metadata,
+                            ev.occurred_at or now,
+                            now,
+                        )
+                    )
+                pending[stream_id] = actual
+                staged.extend(recorded)
+                out.append(recorded)
+            self._commit(staged)
+            return out
+
+    def _commit(self, staged: list[RecordedEvent]) -> None:
+        base = len(self._events)
+        self._events.extend(staged)
+        for i, rec in enumerate(staged, start=base):
+            self._streams.setdefault(rec.stream_id, []).append(i)
+
+    def append_arrow(self, table: pa.Table, /) -> int:
+        from allframe_lab.store._arrow import normalize_import_table
+
+        table = normalize_import_table(table)
+        now = datetime.now(_UTC)
+        with self._lock:
+            versions: dict[str, int] = {}
+            staged = []
+            position = len(self._events)
+            cols = table.to_pydict()
+            for sid, typ, data, occ, meta, sv, eid in zip(
+                cols["stream_id"], cols["type"], cols["data"], cols["occurred_at"],
+                cols["metadata"], cols["schema_version"], cols["event_id"], strict=True,
+            ):
+                position += 1
+                v = versions.get(sid)
+                if v is None:
+                    v = len(self._streams.get(sid, ()))
+                v += 1
+                versions[sid] = v
+                staged.append(
+                    RecordedEvent(position, sid, v, uuid.UUID(eid) if eid else uuid.uuid4(),
+                                  typ, sv, json.loads(data), json.loads(meta) if meta else {},
+                                  occ, now)
+                )
+            self._commit(staged)
+            return len(staged)
+
+    # -------------------------------------------------------------- reading
+    def read_stream(
+        self, stream_id: str, /, from_version: int = 1, to_version: int | None = None
+    ) -> list[RecordedEvent]:
+        with self._lock:
+            idx = self._streams.get(stream_id, [])
+            lo = max(from_version, 1) - 1
+            hi = len(idx) if to_version is None else min(to_version, len(idx))
+            return [self._events[i] for i in idx[lo:hi]]
+
+    def read_batches(
+        self,
+        from_position: int = 1,
+        to_position: int | None = None,
+        *,
+        types: Collection[str] | None = None,
+        until: datetime | None = None,
+        batch_size: int = 10_000,
+    ) -> Iterator[list[RecordedEvent]]:
+        if batch_size < 1:
+            raise ValueError(f"batch_size must be >= 1, got {batch_size}")
+        wanted = frozenset(types) if types is not None else None
+        start = max(from_position, 1) - 1
+        while True:
+            with self._lock:
+                stop = len(self._events) if to_position is None else min(to_position,
+                                                                           len(self._events))
+                chunk = self._events[start:min(start + batch_size, stop)]
+            if not chunk:
+                return
+            start += len(chunk)
+            if wanted is not None or until is not None:
+                chunk = [
+                    e for e in chunk
+                    if (wanted is None or e.type in wanted)
+                    and (until is None or e.occurred_at <= until)
+                ]
+            if chunk:
+                yield chunk
+
+    def stream_version(self, stream_id: str, /) -> int:
+        idx = self._streams.get(stream_id)
+        return len(idx) if idx else 0
+
+    @property
+    def head_position(self) -> int:
+        return len(self._events)
+
+    def streams(self, *, prefix: str | None = None, limit: int | None = None) -> list[StreamInfo]:
+        with self._lock:
+            out = []
+            for sid, idx in self._streams.items():
+                if prefix is not None and not sid.startswith(prefix):
+                    continue
+                evs = [self._events[i] for i in idx]
+                out.append(StreamInfo(sid, len(idx), evs[0].position, evs[-1].position,
+                                      min(e.occurred_at for e in evs),
+                                      max(e.occurred_at for e in evs)))
+            out.sort(key=lambda s: s.first_position)
+            return out[:limit] if limit is not None else out
+
+    def stats(self) -> StoreStats:
+        with self._lock:
+            counts = Counter(e.type for e in self._events)
+            times = [e.occurred_at for e in self._events]
+            return StoreStats(len(self._events), len(self._streams), len(self._events),
+                              dict(sorted(counts.items())), min(times, default=None),
+                              max(times, default=None))
+
+    def position_at(self, timestamp: datetime, /) -> int:
+        with self._lock:
+            for e in self._events:
+                if e.occurred_at > timestamp:
+                    return e.position - 1
+            return len(self._events)
+
+    def to_arrow(self, to_position: int | None = None) -> pa.Table:
+        """The log (up to ``to_position``) as an Arrow table shaped like the DuckDB table."""
+        from allframe_lab.store._arrow import events_to_arrow
+
+        with self._lock:
+            evs = self._events if to_position is None else self._events[:to_position]
+            return events_to_arrow(evs)
+
+    # -------------------------------------------------------------- snapshots
+    def save_snapshot(self, snapshot: Snapshot, /) -> None:
+        with self._lock:
+            snaps = [s for s in self._snapshots.get(snapshot.stream_id, [])
+                     if s.version != snapshot.version]
+            snaps.append(snapshot)
+            snaps.sort(key=lambda s: s.version)
+            self._snapshots[snapshot.stream_id] = snaps
+
+    def load_snapshot(
+        self, stream_id: str, /, *, max_version: int | None = None
+    ) -> Snapshot | None:
+        with self._lock:
+            snaps = self._snapshots.get(stream_id, [])
+            if max_version is None:
+                return snaps[-1] if snaps else None
+            i = bisect.bisect_right([s.version for s in snaps], max_version)
+            return snaps[i - 1] if i else None
+
+    def __repr__(self) -> str:
+        return (f"InMemoryEventStore(events={len(self._events)}, "
+                f"streams={len(self._streams)})")
