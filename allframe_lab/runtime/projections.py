@@ -24,6 +24,7 @@ from allframe_lab.errors import ProjectionError
 from allframe_lab.model import Model, Projection, SqlProjection
 from allframe_lab.runtime._decode import EventDecoder, iter_decoded
 from allframe_lab.store import AsOf, EventStore
+from allframe_lab.store.duckdb import drain, registered
 
 if TYPE_CHECKING:  # pragma: no cover
     import duckdb
@@ -151,6 +152,7 @@ class ProjectionRunner:
         to_arrow = getattr(self.store, "to_arrow", None)
         if to_arrow is None:
             raise ProjectionError(f"{type(self.store).__name__} cannot be mirrored into DuckDB")
+        drain(self._con)
         self._con.register("_af_events", to_arrow())
         self._mirrored = head
 
@@ -299,34 +301,28 @@ class ProjectionRunner:
         rows = [inst.rows._rows[k] for k in touched if k in inst.rows._rows]
         upserts = _rows_to_arrow(rows, key, decl.__columns__)
         keys = pa.table({"k": _column(list(touched), (decl.__columns__ or {}).get(key))})
-        with self._transaction() as con:
-            if not self._table_exists(table):
-                con.register("_af_up", upserts)
-                con.execute(f'CREATE TABLE "{table}" AS SELECT * FROM _af_up LIMIT 0')
-                con.unregister("_af_up")
-            elif upserts.num_columns:
-                self._add_missing_columns(con, table, upserts)
+        select = _select_with_types(upserts.column_names, decl.__columns__)
+        exists = self._table_exists(table)
+        with registered(self._con, "_af_up", upserts), \
+                registered(self._con, "_af_keys", keys), self._transaction() as con:
+            if not exists:
+                con.execute(f'CREATE TABLE "{table}" AS SELECT {select} FROM _af_up LIMIT 0')
+            else:
+                self._add_missing_columns(con, table, select)
             if touched:
-                con.register("_af_keys", keys)
                 con.execute(f'DELETE FROM "{table}" WHERE "{key}" IN (SELECT k FROM _af_keys)')
-                con.unregister("_af_keys")
             if rows:
-                con.register("_af_up", upserts)
-                con.execute(f'INSERT INTO "{table}" BY NAME SELECT * FROM _af_up')
-                con.unregister("_af_up")
+                con.execute(f'INSERT INTO "{table}" BY NAME SELECT {select} FROM _af_up')
             self._set_checkpoint(con, name, "python", position)
 
     def _add_missing_columns(self, con: duckdb.DuckDBPyConnection, table: str,
-                             upserts: Any) -> None:
+                             select: str) -> None:
         have = {r[0] for r in con.execute(
             "SELECT column_name FROM duckdb_columns() WHERE table_name = ?", [table]).fetchall()}
-        con.register("_af_up", upserts)
-        types = dict(con.execute("SELECT column_name, data_type FROM "
-                                 "(DESCRIBE SELECT * FROM _af_up)").fetchall())
-        con.unregister("_af_up")
-        for col in upserts.column_names:
+        types = con.execute(f"DESCRIBE SELECT {select} FROM _af_up").fetchall()
+        for col, duck_type, *_ in types:
             if col not in have:
-                con.execute(f'ALTER TABLE "{table}" ADD COLUMN "{col}" {types[col]}')
+                con.execute(f'ALTER TABLE "{table}" ADD COLUMN "{col}" {duck_type}')
 
     # -------------------------------------------------------------- reading
     def table(self, name: str, *, refresh: bool = True) -> pd.DataFrame:
@@ -471,6 +467,14 @@ def _column(values: list[Any], duck_type: str | None = None) -> Any:
         return pa.array(values)
     except (pa.ArrowInvalid, pa.ArrowTypeError):
         return pa.array([None if v is None else str(v) for v in values], pa.string())
+
+
+def _select_with_types(names: list[str], columns: dict[str, str] | None) -> str:
+    """A SELECT list that casts declared columns to their DuckDB types."""
+    declared = columns or {}
+    parts = [f'CAST("{c}" AS {declared[c]}) AS "{c}"' if c in declared else f'"{c}"'
+             for c in names]
+    return ", ".join(parts) if parts else "*"
 
 
 def _rows_to_arrow(rows: list[dict[str, Any]], key: str,

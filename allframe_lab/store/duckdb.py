@@ -46,7 +46,7 @@ if TYPE_CHECKING:  # pragma: no cover
     import duckdb
     import pyarrow as pa
 
-__all__ = ["DuckDBEventStore"]
+__all__ = ["DuckDBEventStore", "drain", "registered"]
 
 _UTC = timezone.utc
 _EPOCH = datetime(1970, 1, 1, tzinfo=_UTC)
@@ -93,6 +93,25 @@ SELECT $head + b.rn AS position,
 FROM _af_bulk AS b LEFT JOIN _af_current AS c USING (stream_id)
 ORDER BY position
 """
+
+
+def drain(con: duckdb.DuckDBPyConnection) -> None:
+    """Finish a pending result on ``con`` (DuckDB 2 refuses ``register`` while one is open)."""
+    complete = getattr(con, "complete", None)
+    if complete is not None:
+        complete()
+
+
+@contextmanager
+def registered(con: duckdb.DuckDBPyConnection, name: str, table: Any) -> Iterator[None]:
+    """Expose an Arrow table to SQL as ``name`` for the duration of the block."""
+    drain(con)
+    con.register(name, table)
+    try:
+        yield
+    finally:
+        drain(con)
+        con.unregister(name)
 
 
 def _dt(us: int) -> datetime:
@@ -358,15 +377,12 @@ class DuckDBEventStore(EventStore):
             "occurred_at": pa.array(cols[8], pa.timestamp("us", tz="UTC")),
             "recorded_at": pa.array(cols[9], pa.timestamp("us", tz="UTC")),
         })
-        self._con.register("_af_rows", tbl)
-        try:
+        with registered(self._con, "_af_rows", tbl):
             self._con.execute(
                 "INSERT INTO events SELECT position, stream_id, version, event_id::UUID, type, "
                 "schema_version, data::JSON, metadata::JSON, occurred_at, recorded_at "
                 "FROM _af_rows ORDER BY position"
             )
-        finally:
-            self._con.unregister("_af_rows")
 
     def append_arrow(self, table: pa.Table, /) -> int:
         import pyarrow as pa
@@ -387,14 +403,10 @@ class DuckDBEventStore(EventStore):
                 "stream_id": pa.array(list(added), pa.string()),
                 "version": pa.array([self._versions.get(s, 0) for s in added], pa.int32()),
             })
-            self._con.register("_af_bulk", table)
-            self._con.register("_af_current", current)
-            try:
-                with self.transaction() as con:
-                    con.execute(_BULK_INSERT, {"head": self._head, "now": datetime.now(_UTC)})
-            finally:
-                self._con.unregister("_af_bulk")
-                self._con.unregister("_af_current")
+            with registered(self._con, "_af_bulk", table), \
+                    registered(self._con, "_af_current", current), \
+                    self.transaction() as con:
+                con.execute(_BULK_INSERT, {"head": self._head, "now": datetime.now(_UTC)})
             for sid, k in added.items():
                 self._versions[sid] = self._versions.get(sid, 0) + k
             self._head += n
