@@ -10,7 +10,9 @@ STAMP := $(VENV)/.installed
 .PHONY: demo test bench lint clean venv
 
 $(STAMP): pyproject.toml
-	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	test -x $(PY) || $(PYTHON) -m venv $(VENV) || { \
+	  echo "python3 -m venv failed: installing Debian's python3-venv"; \
+	  apt-get update -qq && apt-get install -y -qq python3-venv && $(PYTHON) -m venv $(VENV); }
 	$(PIP) install --quiet --upgrade pip
 	$(PIP) install --quiet -e ".[test,notebook,bench]"
 	$(PY) -m ipykernel install --sys-prefix --name python3 >/dev/null

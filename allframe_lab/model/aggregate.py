@@ -89,11 +89,11 @@ class Aggregate(BaseModel):
 
     @property
     def stream_id(self) -> str:
-        return self._stream_id
+        return self.__pydantic_private__["_stream_id"]  # type: ignore[index]
 
     @property
     def version(self) -> int:
-        return self._version
+        return self.__pydantic_private__["_version"]  # type: ignore[index]
 
     def apply(self, event: Event, record: Any = None) -> None:
         """Fold one event into the state and advance the version by one.
@@ -104,22 +104,34 @@ class Aggregate(BaseModel):
             If the aggregate has no handler for the event's type (and no ``"*"`` handler).
         """
         name = event.__message_type__
-        ref = self.__appliers__.get(name) or self.__appliers__.get(WILDCARD)
-        if ref is None:
+        fns = type(self).__dict__.get("__apply_fns__")
+        if fns is None:
+            fns = _apply_fns(type(self))
+        found = fns.get(name) or fns.get(WILDCARD)
+        if found is None:
             raise ModelDefinitionError(
                 f"{type(self).__name__} has no @applies({name!r}) handler; add one, "
                 f"or an @applies('*') fallback"
             )
-        fn = getattr(self, ref.method)
-        if ref.wants_record:
-            fn(event, record)
+        fn, wants_record = found
+        if wants_record:
+            fn(self, event, record)
         else:
-            fn(event)
+            fn(self, event)
+        private = self.__pydantic_private__
         if record is not None:
-            self._version = record.version
-            self._stream_id = record.stream_id
+            private["_version"] = record.version  # type: ignore[index]
+            private["_stream_id"] = record.stream_id  # type: ignore[index]
         else:
-            self._version += 1
+            private["_version"] += 1  # type: ignore[index]
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        # Fast path for state fields (apply handlers assign them once per event).
+        d = self.__dict__
+        if name in d:
+            d[name] = value
+        else:
+            super().__setattr__(name, value)
 
     def state(self) -> dict[str, Any]:
         """The state fields as a JSON-compatible dict (what a snapshot stores)."""
@@ -131,3 +143,11 @@ class Aggregate(BaseModel):
             f"{type(self).__name__}(stream_id={self._stream_id!r}, "
             f"version={self._version}, {fields})"
         )
+
+
+def _apply_fns(cls: type[Aggregate]) -> dict[str, tuple[Callable[..., Any], bool]]:
+    """Map event type -> (function, wants_record), cached on the class."""
+    fns = {name: (getattr(cls, ref.method), ref.wants_record)
+           for name, ref in cls.__appliers__.items()}
+    type.__setattr__(cls, "__apply_fns__", fns)
+    return fns

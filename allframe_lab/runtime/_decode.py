@@ -96,6 +96,30 @@ class _LazyRecord:
         return getattr(self._rec, name)
 
 
+def _decode_rows(
+    rows: list[tuple[Any, ...]], decoder: EventDecoder, cache: dict[tuple[str, int], RowDecoder]
+) -> list[tuple[Event, Any]]:
+    out = []
+    for r in rows:
+        fn = cache.get((r[4], r[5]))
+        if fn is None:
+            fn = cache[(r[4], r[5])] = decoder.json_decoder(r[4], r[5], r[0])
+        out.append((fn(r[6]), _LazyRecord(r)))
+    return out
+
+
+def iter_stream_decoded(
+    store: EventStore, decoder: EventDecoder, stream_id: str, from_version: int,
+    to_version: int | None,
+) -> list[tuple[Event, Any]]:
+    """``(event, record)`` pairs of one stream (raw-row fast path when the store has one)."""
+    read_rows = getattr(store, "read_stream_rows", None)
+    if read_rows is not None:
+        return _decode_rows(read_rows(stream_id, from_version, to_version), decoder, {})
+    return [(decoder.decode(rec), rec)
+            for rec in store.read_stream(stream_id, from_version, to_version)]
+
+
 def iter_decoded(
     store: EventStore,
     decoder: EventDecoder,
@@ -113,13 +137,7 @@ def iter_decoded(
     if read_rows is not None:
         cache: dict[tuple[str, int], RowDecoder] = {}
         for rows in read_rows(from_position, to_position, batch_size=batch_size):
-            out = []
-            for r in rows:
-                fn = cache.get((r[4], r[5]))
-                if fn is None:
-                    fn = cache[(r[4], r[5])] = decoder.json_decoder(r[4], r[5], r[0])
-                out.append((fn(r[6]), _LazyRecord(r)))
-            yield out
+            yield _decode_rows(rows, decoder, cache)
         return
     for batch in store.read_batches(from_position, to_position, batch_size=batch_size):
         yield [(decoder.decode(rec), rec) for rec in batch]

@@ -5,8 +5,8 @@ from __future__ import annotations
 from datetime import datetime
 
 from allframe_lab.model import Aggregate, Model
-from allframe_lab.runtime._decode import EventDecoder
-from allframe_lab.store import EventStore, RecordedEvent, Snapshot
+from allframe_lab.runtime._decode import EventDecoder, iter_stream_decoded
+from allframe_lab.store import EventStore, Snapshot
 
 __all__ = ["Repository"]
 
@@ -70,16 +70,16 @@ class Repository:
         if agg is None:
             agg = cls()
         agg._stream_id = stream_id
-        records = self.store.read_stream(stream_id, agg.version + 1, version)
-        self._fold(agg, records, until)
+        self._fold(agg, stream_id, agg.version + 1, version, until)
         return agg
 
-    def _fold(self, agg: Aggregate, records: list[RecordedEvent], until: datetime | None) -> None:
-        decode = self.decoder.decode
-        for rec in records:
+    def _fold(self, agg: Aggregate, stream_id: str, from_version: int, to_version: int | None,
+              until: datetime | None) -> None:
+        for event, rec in iter_stream_decoded(self.store, self.decoder, stream_id,
+                                              from_version, to_version):
             if until is not None and rec.occurred_at > until:
                 continue
-            agg.apply(decode(rec), rec)
+            agg.apply(event, rec)
 
     def current(self, aggregate: str, stream_id: str, /) -> Aggregate:
         """The aggregate at the stream's head, from the in-memory cache when it is current.
@@ -92,7 +92,7 @@ class Repository:
         if agg is not None and agg.version == head:
             return agg
         if agg is not None and agg.version < head:
-            self._fold(agg, self.store.read_stream(stream_id, agg.version + 1), None)
+            self._fold(agg, stream_id, agg.version + 1, None, None)
         else:
             agg = self.load(aggregate, stream_id)
         self._cache[key] = agg

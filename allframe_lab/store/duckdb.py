@@ -416,14 +416,21 @@ class DuckDBEventStore(EventStore):
     def read_stream(
         self, stream_id: str, /, from_version: int = 1, to_version: int | None = None
     ) -> list[RecordedEvent]:
+        return [_row_to_event(r) for r in self.read_stream_rows(stream_id, from_version,
+                                                                 to_version)]
+
+    def read_stream_rows(
+        self, stream_id: str, /, from_version: int = 1, to_version: int | None = None
+    ) -> list[tuple[Any, ...]]:
+        """Raw row tuples of one stream (the fast path for aggregate loads); see
+        :meth:`read_rows` for the row layout."""
         sql = f"SELECT {_COLUMNS} FROM events WHERE stream_id = ? AND version >= ?"
         params: list[Any] = [stream_id, from_version]
         if to_version is not None:
             sql += " AND version <= ?"
             params.append(to_version)
         with self._lock:
-            rows = self._con.execute(sql + " ORDER BY version", params).fetchall()
-        return [_row_to_event(r) for r in rows]
+            return self._con.execute(sql + " ORDER BY version", params).fetchall()
 
     def read_batches(
         self,
