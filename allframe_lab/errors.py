@@ -6,8 +6,9 @@ mixes in the builtin it resembles, so ``except ValueError`` keeps working::
     AllframeError
     ├── ModelError (TypeError)
     │   ├── ModelDefinitionError        a declaration is wrong (bad decorator use, missing handler)
-    │   └── UnknownNameError (KeyError) a name is not registered in the Model
-    │       └── UnknownEventTypeError   a stored event type has no class in the Model
+    │   ├── UnknownNameError (KeyError) a name is not registered in the Model
+    │   │   └── UnknownEventTypeError   a stored event type has no class in the Model
+    │   └── EventDecodeError (ValueError) a stored payload does not fit its event class
     ├── StoreError (RuntimeError)
     │   ├── ConcurrencyError            expected version did not match (stream, expected, actual)
     │   ├── StoreLockedError            another process holds the DuckDB file for writing
@@ -34,6 +35,7 @@ __all__ = [
     "CommandError",
     "ConcurrencyError",
     "DomainError",
+    "EventDecodeError",
     "ImportFormatError",
     "ModelDefinitionError",
     "ModelError",
@@ -98,6 +100,20 @@ class UnknownEventTypeError(UnknownNameError):
             f"{', '.join(self.known) or 'none'}. Declare it with "
             f"@model.event({name!r}, version=...), or give the model a fallback with "
             f"Model(..., fallback_event=GenericEvent) to read unknown types as plain payloads.",
+        )
+
+
+class EventDecodeError(ModelError, ValueError):
+    """A stored payload does not fit the class the Model has for its type (and version)."""
+
+    def __init__(self, type_name: str, schema_version: int, position: int, problem: str) -> None:
+        self.type_name = type_name
+        self.schema_version = schema_version
+        self.position = position
+        super().__init__(
+            f"the {type_name} v{schema_version} event at position {position} does not fit its "
+            f"class: {problem}. If the class changed, give new fields defaults or declare a new "
+            f"version with an upcaster (@model.upcaster({type_name!r}, from_version=...))"
         )
 
 

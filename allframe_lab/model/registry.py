@@ -11,6 +11,7 @@ from __future__ import annotations
 import warnings
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from types import MappingProxyType
 from typing import Any, TypeVar
 
 from allframe_lab.errors import (
@@ -103,7 +104,7 @@ class Model:
             warnings.warn(
                 f"{kind} {name!r} redefined in model {self.name!r}; the new definition replaces it",
                 RedefinitionWarning,
-                stacklevel=4,
+                stacklevel=3,
             )
         table[name] = value
 
@@ -321,19 +322,19 @@ class Model:
     # ------------------------------------------------------------------ lookups
     @property
     def events(self) -> Mapping[str, type[Event]]:
-        return dict(self._events)
+        return MappingProxyType(self._events)
 
     @property
     def commands(self) -> Mapping[str, type[Command]]:
-        return dict(self._commands)
+        return MappingProxyType(self._commands)
 
     @property
     def aggregates(self) -> Mapping[str, type[Aggregate]]:
-        return dict(self._aggregates)
+        return MappingProxyType(self._aggregates)
 
     @property
     def projections(self) -> Mapping[str, type[Projection] | SqlProjection]:
-        return dict(self._projections)
+        return MappingProxyType(self._projections)
 
     def event_class(self, name: str, /) -> type[Event]:
         """The class registered for an event type name.

@@ -8,11 +8,11 @@ from __future__ import annotations
 
 import abc
 import threading
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 __all__ = ["Clock", "ManualClock", "SystemClock"]
 
-_UTC = timezone.utc
+_UTC = UTC
 
 
 class Clock(abc.ABC):

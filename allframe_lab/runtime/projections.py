@@ -17,12 +17,12 @@ import bisect
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 from allframe_lab.errors import ProjectionError
 from allframe_lab.model import Model, Projection, SqlProjection
-from allframe_lab.runtime._decode import EventDecoder, iter_decoded
+from allframe_lab.runtime._decode import EventDecoder, gc_paused, iter_decoded
 from allframe_lab.store import AsOf, EventStore
 from allframe_lab.store.duckdb import drain, registered
 
@@ -42,11 +42,21 @@ CREATE TABLE IF NOT EXISTS projection_checkpoints (
 """
 
 
+class _NoProgress:
+    def update(self, n: int) -> None:
+        pass
+
+    def close(self) -> None:
+        pass
+
+
 def _progress(total: int, desc: str, enabled: bool | None) -> Any:
+    """A tqdm bar for long replays (by default from 50,000 events on)."""
+    if enabled is False or (enabled is None and total < 50_000):
+        return _NoProgress()
     from tqdm.auto import tqdm
 
-    return tqdm(total=total, desc=desc, unit="ev", unit_scale=True, disable=enabled is False
-                or (enabled is None and total < 50_000), leave=False)
+    return tqdm(total=total, desc=desc, unit="ev", unit_scale=True, leave=False)
 
 
 class _StateCache:
@@ -182,7 +192,7 @@ class ProjectionRunner:
     def _set_checkpoint(self, con: duckdb.DuckDBPyConnection, name: str, kind: str,
                         position: int) -> None:
         con.execute("INSERT OR REPLACE INTO projection_checkpoints VALUES (?, ?, ?, ?)",
-                    [name, kind, position, datetime.now(timezone.utc)])
+                    [name, kind, position, datetime.now(UTC)])
 
     def _require_writable(self, name: str) -> None:
         if not self._writable:
@@ -256,26 +266,10 @@ class ProjectionRunner:
         if checkpoint >= head:
             return checkpoint
         self._require_writable(name)
-        position = checkpoint
-        since_flush = 0
         bar = _progress(head - checkpoint, f"projection {name}", progress)
         try:
-            for batch in iter_decoded(self.store, self.decoder, checkpoint + 1, head):
-                for event, rec in batch:
-                    try:
-                        inst.handle(event, rec)
-                    except Exception as exc:
-                        raise ProjectionError(
-                            f"projection {name!r} failed on {rec.type} at position "
-                            f"{rec.position} (stream {rec.stream_id!r}): {exc!r}; the table "
-                            f"keeps position {position}. Fix the handler and call catch_up()"
-                        ) from exc
-                position = batch[-1][1].position
-                since_flush += len(batch)
-                bar.update(len(batch))
-                if since_flush >= self.flush_every:
-                    self._flush(name, decl, inst, position)
-                    since_flush = 0
+            with gc_paused():
+                self._fold_into(name, decl, inst, checkpoint, head, bar)
         except ProjectionError:
             self._live.pop(name, None)  # in-memory rows are ahead of the table: reload later
             raise
@@ -283,6 +277,27 @@ class ProjectionRunner:
             bar.close()
         self._flush(name, decl, inst, head)
         return head
+
+    def _fold_into(self, name: str, decl: type[Projection], inst: Projection, checkpoint: int,
+                   head: int, bar: Any) -> None:
+        position = checkpoint
+        since_flush = 0
+        for batch in iter_decoded(self.store, self.decoder, checkpoint + 1, head):
+            for event, rec in batch:
+                try:
+                    inst.handle(event, rec)
+                except Exception as exc:
+                    raise ProjectionError(
+                        f"projection {name!r} failed on {rec.type} at position "
+                        f"{rec.position} (stream {rec.stream_id!r}): {exc!r}; the table keeps its "
+                        "last checkpoint. Fix the handler and call catch_up()"
+                    ) from exc
+            position = batch[-1][1].position
+            since_flush += len(batch)
+            bar.update(len(batch))
+            if since_flush >= self.flush_every:
+                self._flush(name, decl, inst, position)
+                since_flush = 0
 
     def _load_rows(self, decl: type[Projection]) -> dict[Any, dict[str, Any]]:
         if not self._table_exists(decl.__table__):
@@ -368,7 +383,7 @@ class ProjectionRunner:
         if isinstance(decl, SqlProjection):
             raise ProjectionError(f"{name!r} is a SQL projection: use as_of()")
         cache = self._caches.get(name)
-        if cache is None or cache.states and type(self._live.get(name)) not in (decl, type(None)):
+        if cache is None or (cache.states and type(self._live.get(name)) not in (decl, type(None))):
             cache = self._caches[name] = _StateCache()
         start, rows = cache.nearest(position)
         if start == position and rows is not None:
@@ -376,12 +391,13 @@ class ProjectionRunner:
         interval = max(5_000, self.store.head_position // 40)
         inst = decl(_copy_rows(rows) if rows is not None else None)
         next_mark = (start // interval + 1) * interval
-        for batch in iter_decoded(self.store, self.decoder, start + 1, position):
-            for event, rec in batch:
-                inst.handle(event, rec)
-                if rec.position == next_mark:
-                    cache.put(next_mark, inst.rows.snapshot())
-                    next_mark += interval
+        with gc_paused():
+            for batch in iter_decoded(self.store, self.decoder, start + 1, position):
+                for event, rec in batch:
+                    inst.handle(event, rec)
+                    if rec.position == next_mark:
+                        cache.put(next_mark, inst.rows.snapshot())
+                        next_mark += interval
         state = inst.rows._rows
         cache.put(position, state)
         return state

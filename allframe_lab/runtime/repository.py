@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 
 from allframe_lab.model import Aggregate, Model
-from allframe_lab.runtime._decode import EventDecoder, iter_stream_decoded
+from allframe_lab.runtime._decode import EventDecoder, gc_paused, iter_stream_decoded
 from allframe_lab.store import EventStore, Snapshot
 
 __all__ = ["Repository"]
@@ -75,11 +75,12 @@ class Repository:
 
     def _fold(self, agg: Aggregate, stream_id: str, from_version: int, to_version: int | None,
               until: datetime | None) -> None:
-        for event, rec in iter_stream_decoded(self.store, self.decoder, stream_id,
-                                              from_version, to_version):
-            if until is not None and rec.occurred_at > until:
-                continue
-            agg.apply(event, rec)
+        with gc_paused():
+            for event, rec in iter_stream_decoded(self.store, self.decoder, stream_id,
+                                                  from_version, to_version):
+                if until is not None and rec.occurred_at > until:
+                    continue
+                agg.apply(event, rec)
 
     def current(self, aggregate: str, stream_id: str, /) -> Aggregate:
         """The aggregate at the stream's head, from the in-memory cache when it is current.
@@ -88,6 +89,8 @@ class Repository:
         """
         key = (aggregate, stream_id)
         agg = self._cache.get(key)
+        if agg is not None and type(agg) is not self.model.aggregate_class(aggregate):
+            agg = None  # the class was redefined (a re-run cell): rebuild with the new one
         head = self.store.stream_version(stream_id)
         if agg is not None and agg.version == head:
             return agg

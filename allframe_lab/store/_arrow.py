@@ -56,7 +56,8 @@ def normalize_import_table(table: pa.Table) -> pa.Table:
             col = table.column(fld.name)
             if fld.name in REQUIRED and col.null_count:
                 raise ValueError(f"column {fld.name!r} has {col.null_count} null values")
-            if fld.name == "occurred_at" and pa.types.is_timestamp(col.type) and col.type.tz is None:
+            if (fld.name == "occurred_at" and pa.types.is_timestamp(col.type)
+                    and col.type.tz is None):
                 col = col.cast(pa.timestamp(col.type.unit, tz="UTC"))
             cols.append(col.cast(fld.type))
         elif fld.name == "metadata":

@@ -25,7 +25,7 @@ import threading
 import uuid
 from collections.abc import Collection, Iterator, Sequence
 from contextlib import contextmanager
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -48,7 +48,7 @@ if TYPE_CHECKING:  # pragma: no cover
 
 __all__ = ["DuckDBEventStore", "drain", "registered"]
 
-_UTC = timezone.utc
+_UTC = UTC
 _EPOCH = datetime(1970, 1, 1, tzinfo=_UTC)
 _EMPTY_META: dict[str, Any] = {}
 
@@ -242,7 +242,8 @@ class DuckDBEventStore(EventStore):
             "SELECT stream_id, max(version) FROM events GROUP BY stream_id"
         ).fetchall()
         self._versions = dict(rows)
-        self._head = self._con.execute("SELECT coalesce(max(position), 0) FROM events").fetchone()[0]
+        self._head = self._con.execute(
+            "SELECT coalesce(max(position), 0) FROM events").fetchone()[0]
 
     def _has_events_table(self) -> bool:
         return bool(self._con.execute(
@@ -416,15 +417,22 @@ class DuckDBEventStore(EventStore):
     def read_stream(
         self, stream_id: str, /, from_version: int = 1, to_version: int | None = None
     ) -> list[RecordedEvent]:
-        return [_row_to_event(r) for r in self.read_stream_rows(stream_id, from_version,
-                                                                 to_version)]
+        sql = f"SELECT {_COLUMNS} FROM events WHERE stream_id = ? AND version >= ?"
+        params: list[Any] = [stream_id, from_version]
+        if to_version is not None:
+            sql += " AND version <= ?"
+            params.append(to_version)
+        with self._lock:
+            rows = self._con.execute(sql + " ORDER BY version", params).fetchall()
+        return [_row_to_event(r) for r in rows]
 
     def read_stream_rows(
         self, stream_id: str, /, from_version: int = 1, to_version: int | None = None
     ) -> list[tuple[Any, ...]]:
-        """Raw row tuples of one stream (the fast path for aggregate loads); see
-        :meth:`read_rows` for the row layout."""
-        sql = f"SELECT {_COLUMNS} FROM events WHERE stream_id = ? AND version >= ?"
+        """Narrow raw rows of one stream (the fast path for aggregate loads); see
+        :meth:`read_event_rows` for the row layout."""
+        sql = ("SELECT position, stream_id, version, type, schema_version, data::VARCHAR, "
+               "epoch_us(occurred_at) FROM events WHERE stream_id = ? AND version >= ?")
         params: list[Any] = [stream_id, from_version]
         if to_version is not None:
             sql += " AND version <= ?"
@@ -488,6 +496,29 @@ class DuckDBEventStore(EventStore):
             if len(rows) < batch_size:
                 return
             start = rows[-1][0] + 1
+
+    def read_event_rows(
+        self, from_position: int = 1, to_position: int | None = None, *,
+        batch_size: int = 10_000,
+    ) -> Iterator[list[tuple[Any, ...]]]:
+        """Narrow raw rows for replays, a position range at a time.
+
+        Each row is ``(position, stream_id, version, type, schema_version, data,
+        occurred_at_us)``; fetching 7 columns instead of 10 halves DuckDB's conversion cost.
+        """
+        end = self.head_position if to_position is None else min(to_position,
+                                                                   self.head_position)
+        start = max(from_position, 1)
+        sql = ("SELECT position, stream_id, version, type, schema_version, data::VARCHAR, "
+               "epoch_us(occurred_at) FROM events WHERE position BETWEEN ? AND ? "
+               "ORDER BY position")
+        while start <= end:
+            stop = min(start + batch_size - 1, end)
+            with self._lock:
+                rows = self._con.execute(sql, [start, stop]).fetchall()
+            if rows:
+                yield rows
+            start = stop + 1
 
     def stream_version(self, stream_id: str, /) -> int:
         with self._lock:

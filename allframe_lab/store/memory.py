@@ -11,7 +11,7 @@ import threading
 import uuid
 from collections import Counter
 from collections.abc import Collection, Iterator, Sequence
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import TYPE_CHECKING
 
 from allframe_lab.errors import ConcurrencyError
@@ -32,7 +32,7 @@ if TYPE_CHECKING:  # pragma: no cover
 
 __all__ = ["InMemoryEventStore"]
 
-_UTC = timezone.utc
+_UTC = UTC
 
 
 class InMemoryEventStore(EventStore):

@@ -5,7 +5,7 @@ from __future__ import annotations
 import enum
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any
 from uuid import UUID
 
@@ -208,7 +208,7 @@ class AsOf:
         if self.position is not None and self.position < 0:
             raise ValueError(f"position must be >= 0, got {self.position}")
         if self.timestamp is not None and self.timestamp.tzinfo is None:
-            object.__setattr__(self, "timestamp", self.timestamp.replace(tzinfo=timezone.utc))
+            object.__setattr__(self, "timestamp", self.timestamp.replace(tzinfo=UTC))
 
     @classmethod
     def parse(cls, text: str) -> AsOf:

@@ -57,7 +57,7 @@ def test_redefinition_replaces_with_a_warning_and_names_win() -> None:
 
 def test_declaration_errors_are_clear() -> None:
     m = Model("m")
-    with pytest.raises(ModelDefinitionError, match="subclass of allframe_lab.Event"):
+    with pytest.raises(ModelDefinitionError, match=r"subclass of allframe_lab\.Event"):
         m.event("X")(type("X", (), {}))
     with pytest.raises(ModelDefinitionError, match="no field 'nope'"):
         @m.command("C", stream="nope")

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 import pytest
 
@@ -19,7 +19,7 @@ from allframe_lab.errors import UnknownEventTypeError, UnknownNameError
 from allframe_lab.store import EventStore, NewEvent
 from tests.bank import InsufficientFunds, make_bank
 
-T0 = datetime(2024, 3, 1, tzinfo=timezone.utc)
+T0 = datetime(2024, 3, 1, tzinfo=UTC)
 
 
 @pytest.fixture
@@ -97,7 +97,7 @@ def test_unknown_command_lists_known_ones(app: App, bank) -> None:
 
 
 def test_writes_from_elsewhere_are_seen(app: App, bank, store: EventStore) -> None:
-    Open, Deposit, Withdraw = cmds(bank)
+    Open, _, Withdraw = cmds(bank)
     app.handle(Open(account_id="a1", owner="ann"))
     store.append("a1", [NewEvent("FundsDeposited", {"amount": 7})], expected_version=1)
     app.handle(Withdraw(account_id="a1", amount=7))  # the cached aggregate catches up

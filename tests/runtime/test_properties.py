@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -22,7 +22,7 @@ commands = st.lists(
 
 def run(ops, snapshot_every=None) -> App:
     app = App(BANK, InMemoryEventStore(), clock=ManualClock(datetime(2024, 1, 1,
-              tzinfo=timezone.utc)), ids=SequentialIds(), snapshot_every=snapshot_every)
+              tzinfo=UTC)), ids=SequentialIds(), snapshot_every=snapshot_every)
     for kind, acc, amount in ops:
         try:
             if kind == "open":

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import threading
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from uuid import uuid4
 
 import pytest
@@ -18,7 +18,7 @@ from allframe_lab.store import (
     Snapshot,
 )
 
-T0 = datetime(2024, 1, 1, tzinfo=timezone.utc)
+T0 = datetime(2024, 1, 1, tzinfo=UTC)
 
 
 def ev(i: int, type_: str = "Happened", **data: object) -> NewEvent:
@@ -46,7 +46,7 @@ def test_recorded_fields_round_trip(store: EventStore) -> None:
     assert dict(r.metadata) == {"correlation_id": "c1"}
     assert r.occurred_at == T0
     assert r.recorded_at.tzinfo is not None
-    assert abs(r.recorded_at - datetime.now(timezone.utc)) < timedelta(minutes=5)
+    assert abs(r.recorded_at - datetime.now(UTC)) < timedelta(minutes=5)
 
 
 @pytest.mark.parametrize(

@@ -48,7 +48,7 @@ def test_any_sequence_of_appends_keeps_invariants(ops) -> None:
                 except ConcurrencyError as err:
                     assert not ok and err.actual == versions.get(sid, 0)
             if ok:
-                for i in range(n):
+                for _ in range(n):
                     versions[sid] = versions.get(sid, 0) + 1
                     log.append((sid, versions[sid], len(log)))
         for s in stores:
