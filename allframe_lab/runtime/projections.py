@@ -16,7 +16,6 @@ from __future__ import annotations
 import bisect
 import threading
 from collections.abc import Iterator
-from contextlib import contextmanager
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
@@ -24,7 +23,7 @@ from allframe_lab.errors import ProjectionError
 from allframe_lab.model import Model, Projection, SqlProjection
 from allframe_lab.runtime._decode import EventDecoder, gc_paused, iter_decoded
 from allframe_lab.store import AsOf, EventStore
-from allframe_lab.store.duckdb import drain, registered
+from allframe_lab.store.duckdb import drain, registered, transaction
 
 if TYPE_CHECKING:  # pragma: no cover
     import duckdb
@@ -178,16 +177,8 @@ class ProjectionRunner:
                 return 0
         return int(row[0]) if row else 0
 
-    @contextmanager
-    def _transaction(self) -> Iterator[duckdb.DuckDBPyConnection]:
-        with self._lock:
-            self._con.execute("BEGIN TRANSACTION")
-            try:
-                yield self._con
-            except BaseException:
-                self._con.execute("ROLLBACK")
-                raise
-            self._con.execute("COMMIT")
+    def _transaction(self) -> Any:
+        return transaction(self._con, self._lock)
 
     def _set_checkpoint(self, con: duckdb.DuckDBPyConnection, name: str, kind: str,
                         position: int) -> None:

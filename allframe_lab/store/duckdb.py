@@ -30,23 +30,22 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from allframe_lab.errors import ConcurrencyError, ReadOnlyStoreError, StoreError, StoreLockedError
+from allframe_lab.store._staging import stage
 from allframe_lab.store.port import EventStore
 from allframe_lab.store.records import (
-    ANY,
     ExpectedVersion,
     NewEvent,
     RecordedEvent,
     Snapshot,
     StoreStats,
     StreamInfo,
-    check_expected_version,
 )
 
 if TYPE_CHECKING:  # pragma: no cover
     import duckdb
     import pyarrow as pa
 
-__all__ = ["DuckDBEventStore", "drain", "registered"]
+__all__ = ["DuckDBEventStore", "drain", "registered", "transaction"]
 
 _UTC = UTC
 _EPOCH = datetime(1970, 1, 1, tzinfo=_UTC)
@@ -112,6 +111,21 @@ def registered(con: duckdb.DuckDBPyConnection, name: str, table: Any) -> Iterato
     finally:
         drain(con)
         con.unregister(name)
+
+
+@contextmanager
+def transaction(
+    con: duckdb.DuckDBPyConnection, lock: threading.RLock
+) -> Iterator[duckdb.DuckDBPyConnection]:
+    """Hold ``lock`` and run a transaction on ``con``: commit on success, roll back on error."""
+    with lock:
+        con.execute("BEGIN TRANSACTION")
+        try:
+            yield con
+        except BaseException:
+            con.execute("ROLLBACK")
+            raise
+        con.execute("COMMIT")
 
 
 def _dt(us: int) -> datetime:
@@ -266,14 +280,8 @@ class DuckDBEventStore(EventStore):
     def transaction(self) -> Iterator[duckdb.DuckDBPyConnection]:
         """Hold the lock and run a DuckDB transaction: commit on success, roll back on error."""
         self._check_writable()
-        with self._lock:
-            self._con.execute("BEGIN TRANSACTION")
-            try:
-                yield self._con
-            except BaseException:
-                self._con.execute("ROLLBACK")
-                raise
-            self._con.execute("COMMIT")
+        with transaction(self._con, self._lock) as con:
+            yield con
 
     def _check_writable(self) -> None:
         if self._closed:
@@ -293,16 +301,6 @@ class DuckDBEventStore(EventStore):
         return self._versions.get(stream_id, 0)
 
     # -------------------------------------------------------------- writing
-    def append(
-        self,
-        stream_id: str,
-        events: Sequence[NewEvent],
-        /,
-        *,
-        expected_version: int | ExpectedVersion = ANY,
-    ) -> list[RecordedEvent]:
-        return self.append_many([(stream_id, events, expected_version)])[0]
-
     def append_many(
         self,
         batches: Sequence[tuple[str, Sequence[NewEvent], int | ExpectedVersion]],
@@ -310,39 +308,23 @@ class DuckDBEventStore(EventStore):
     ) -> list[list[RecordedEvent]]:
         self._check_writable()
         with self._lock:
-            now = datetime.now(_UTC)
-            pending: dict[str, int] = {}
-            position = self._head
-            out: list[list[RecordedEvent]] = []
+            out, pending = stage(batches, self._versions_get, self._head, datetime.now(_UTC))
             params: list[Any] = []
-            for stream_id, events, expected in batches:
-                actual = pending.get(stream_id)
-                if actual is None:
-                    actual = self._versions.get(stream_id, 0)
-                if not check_expected_version(expected, actual):
-                    raise ConcurrencyError(stream_id, expected, actual)
-                recorded = []
-                for ev in events:
-                    position += 1
-                    actual += 1
-                    eid = ev.event_id or uuid.uuid4()
-                    occ = ev.occurred_at or now
-                    if occ.tzinfo is None:
-                        occ = occ.replace(tzinfo=_UTC)
-                    recorded.append(RecordedEvent(position, stream_id, actual, eid, ev.type,
-                                                  ev.schema_version, ev.data, ev.metadata,
-                                                  occ, now))
-                    params.extend((position, stream_id, actual, str(eid), ev.type,
-                                   ev.schema_version, _dumps(ev.data),
-                                   _dumps(ev.metadata) if ev.metadata else "{}", occ, now))
-                pending[stream_id] = actual
-                out.append(recorded)
-            n = position - self._head
+            for batch in out:
+                for r in batch:
+                    params.extend((r.position, r.stream_id, r.version, str(r.event_id), r.type,
+                                   r.schema_version, _dumps(r.data),
+                                   _dumps(r.metadata) if r.metadata else "{}", r.occurred_at,
+                                   r.recorded_at))
+            n = len(params) // 10
             if n:
                 self._insert(n, params, batches)
             self._versions.update(pending)
-            self._head = position
+            self._head += n
             return out
+
+    def _versions_get(self, stream_id: str) -> int:
+        return self._versions.get(stream_id, 0)
 
     def _insert(self, n: int, params: list[Any], batches: Sequence[Any]) -> None:
         import duckdb

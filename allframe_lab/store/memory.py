@@ -14,17 +14,15 @@ from collections.abc import Collection, Iterator, Sequence
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING
 
-from allframe_lab.errors import ConcurrencyError
+from allframe_lab.store._staging import stage
 from allframe_lab.store.port import EventStore
 from allframe_lab.store.records import (
-    ANY,
     ExpectedVersion,
     NewEvent,
     RecordedEvent,
     Snapshot,
     StoreStats,
     StreamInfo,
-    check_expected_version,
 )
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -56,56 +54,14 @@ class InMemoryEventStore(EventStore):
         self._snapshots: dict[str, list[Snapshot]] = {}
 
     # -------------------------------------------------------------- writing
-    def append(
-        self,
-        stream_id: str,
-        events: Sequence[NewEvent],
-        /,
-        *,
-        expected_version: int | ExpectedVersion = ANY,
-    ) -> list[RecordedEvent]:
-        return self.append_many([(stream_id, events, expected_version)])[0]
-
     def append_many(
         self,
         batches: Sequence[tuple[str, Sequence[NewEvent], int | ExpectedVersion]],
         /,
     ) -> list[list[RecordedEvent]]:
         with self._lock:
-            now = datetime.now(_UTC)
-            pending: dict[str, int] = {}
-            out: list[list[RecordedEvent]] = []
-            position = len(self._events)
-            staged: list[RecordedEvent] = []
-            for stream_id, events, expected in batches:
-                actual = pending.get(stream_id)
-                if actual is None:
-                    idx = self._streams.get(stream_id)
-                    actual = len(idx) if idx else 0
-                if not check_expected_version(expected, actual):
-                    raise ConcurrencyError(stream_id, expected, actual)
-                recorded = []
-                for ev in events:
-                    position += 1
-                    actual += 1
-                    recorded.append(
-                        RecordedEvent(
-                            position,
-                            stream_id,
-                            actual,
-                            ev.event_id or uuid.uuid4(),
-                            ev.type,
-                            ev.schema_version,
-                            ev.data,
-                            ev.metadata,
-                            ev.occurred_at or now,
-                            now,
-                        )
-                    )
-                pending[stream_id] = actual
-                staged.extend(recorded)
-                out.append(recorded)
-            self._commit(staged)
+            out, _ = stage(batches, self.stream_version, len(self._events), datetime.now(_UTC))
+            self._commit([rec for batch in out for rec in batch])
             return out
 
     def _commit(self, staged: list[RecordedEvent]) -> None:

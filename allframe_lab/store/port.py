@@ -42,7 +42,6 @@ class EventStore(abc.ABC):
     read_only: bool = False
 
     # -------------------------------------------------------------- writing
-    @abc.abstractmethod
     def append(
         self,
         stream_id: str,
@@ -73,6 +72,7 @@ class EventStore(abc.ABC):
         ReadOnlyStoreError
             If the store was opened read-only.
         """
+        return self.append_many([(stream_id, events, expected_version)])[0]
 
     @abc.abstractmethod
     def append_many(

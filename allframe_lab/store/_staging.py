@@ -1,0 +1,54 @@
+"""Staging an append: check expected versions and number the new events, before writing."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Callable, Sequence
+from datetime import UTC, datetime
+
+from allframe_lab.errors import ConcurrencyError
+from allframe_lab.store.records import (
+    ExpectedVersion,
+    NewEvent,
+    RecordedEvent,
+    check_expected_version,
+)
+
+Batches = Sequence[tuple[str, Sequence[NewEvent], int | ExpectedVersion]]
+
+
+def stage(
+    batches: Batches, version_of: Callable[[str], int], head: int, now: datetime
+) -> tuple[list[list[RecordedEvent]], dict[str, int]]:
+    """Number the events of ``batches`` from ``head + 1`` and check every expected version.
+
+    Returns the recorded events per batch and each touched stream's new version. Nothing is
+    written: the caller commits both only if its write succeeds.
+
+    Raises
+    ------
+    ConcurrencyError
+        On the first batch whose expected version does not match.
+    """
+    pending: dict[str, int] = {}
+    out: list[list[RecordedEvent]] = []
+    position = head
+    for stream_id, events, expected in batches:
+        actual = pending.get(stream_id)
+        if actual is None:
+            actual = version_of(stream_id)
+        if not check_expected_version(expected, actual):
+            raise ConcurrencyError(stream_id, expected, actual)
+        recorded = []
+        for ev in events:
+            position += 1
+            actual += 1
+            occ = ev.occurred_at or now
+            if occ.tzinfo is None:
+                occ = occ.replace(tzinfo=UTC)
+            recorded.append(RecordedEvent(position, stream_id, actual,
+                                          ev.event_id or uuid.uuid4(), ev.type,
+                                          ev.schema_version, ev.data, ev.metadata, occ, now))
+        pending[stream_id] = actual
+        out.append(recorded)
+    return out, pending
