@@ -23,7 +23,7 @@ from allframe_lab.errors import ProjectionError
 from allframe_lab.model import Model, Projection, SqlProjection
 from allframe_lab.runtime._decode import EventDecoder, gc_paused, iter_decoded
 from allframe_lab.store import AsOf, EventStore
-from allframe_lab.store.duckdb import drain, registered, transaction
+from allframe_lab.store.duckdb import drain, frame, registered, transaction
 
 if TYPE_CHECKING:  # pragma: no cover
     import duckdb
@@ -149,7 +149,7 @@ class ProjectionRunner:
         """
         with self._lock:
             self._mirror()
-            return self._con.execute(query, params).df()
+            return frame(self._con, query, params)
 
     def _mirror(self) -> None:
         """For non-DuckDB stores: expose the log to DuckDB as the view ``_af_events``."""
@@ -294,7 +294,7 @@ class ProjectionRunner:
         if not self._table_exists(decl.__table__):
             return {}
         with self._lock:
-            df = self._con.execute(f'SELECT * FROM "{decl.__table__}"').df()
+            df = frame(self._con, f'SELECT * FROM "{decl.__table__}"')
         key = decl.__key__
         return {r[key]: r for r in df.astype(object).where(df.notna(), None).to_dict("records")}
 
@@ -341,7 +341,7 @@ class ProjectionRunner:
         if not self._table_exists(table):
             return self.as_of(name, AsOf(position=self.store.head_position))
         with self._lock:
-            return self._con.execute(f'SELECT * FROM "{table}"{order}').df()
+            return frame(self._con, f'SELECT * FROM "{table}"{order}')
 
     def resolve(self, as_of: AsOf) -> int:
         """The log position an :class:`AsOf` stands for."""
@@ -361,8 +361,8 @@ class ProjectionRunner:
             with self._lock:
                 self._mirror()
                 try:
-                    return self._con.execute(self._prefix_sql(decl.sql, "position <= ?"),
-                                             [position]).df()
+                    return frame(self._con, self._prefix_sql(decl.sql, "position <= ?"),
+                                 [position])
                 except Exception as exc:
                     raise ProjectionError(f"SQL projection {name!r} failed: {exc}") from exc
         rows = self.python_state(name, position)

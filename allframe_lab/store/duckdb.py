@@ -45,7 +45,7 @@ if TYPE_CHECKING:  # pragma: no cover
     import duckdb
     import pyarrow as pa
 
-__all__ = ["DuckDBEventStore", "drain", "registered", "transaction"]
+__all__ = ["DuckDBEventStore", "drain", "frame", "registered", "transaction"]
 
 _UTC = UTC
 _EPOCH = datetime(1970, 1, 1, tzinfo=_UTC)
@@ -126,6 +126,21 @@ def transaction(
             con.execute("ROLLBACK")
             raise
         con.execute("COMMIT")
+
+
+def frame(con: duckdb.DuckDBPyConnection, sql: str, params: Any = None) -> Any:
+    """Run a query and return a pandas DataFrame.
+
+    DuckDB 2.0's ``.df()`` calls a pandas API that pandas 3.1 deprecates (``drop(inplace=)``)
+    for time zone columns; that warning is about DuckDB's internals, not the caller's code,
+    so it is silenced here.
+    """
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message="The inplace keyword",
+                                category=DeprecationWarning)
+        return con.execute(sql, params).df()
 
 
 def _dt(us: int) -> datetime:
