@@ -24,7 +24,7 @@ demo: $(STAMP)
 	$(PY) -m allframe_lab.demo --out demo
 
 test: $(STAMP)
-	$(VENV)/bin/ruff check allframe_lab tests benchmarks
+	$(VENV)/bin/ruff check .
 	$(VENV)/bin/lint-imports
 	$(PY) -m pytest -q
 

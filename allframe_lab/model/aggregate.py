@@ -16,7 +16,7 @@ from allframe_lab.errors import ModelDefinitionError
 from allframe_lab.model._handlers import WILDCARD, F, HandlerRef, mark
 from allframe_lab.model.messages import Event
 
-__all__ = ["Aggregate", "applies", "handles"]
+__all__ = ["Aggregate", "applier", "applies", "handles"]
 
 
 def applies(*event_types: object) -> Callable[[F], F]:
@@ -103,17 +103,7 @@ class Aggregate(BaseModel):
         ModelDefinitionError
             If the aggregate has no handler for the event's type (and no ``"*"`` handler).
         """
-        name = event.__message_type__
-        fns = type(self).__dict__.get("__apply_fns__")
-        if fns is None:
-            fns = _apply_fns(type(self))
-        found = fns.get(name) or fns.get(WILDCARD)
-        if found is None:
-            raise ModelDefinitionError(
-                f"{type(self).__name__} has no @applies({name!r}) handler; add one, "
-                f"or an @applies('*') fallback"
-            )
-        fn, wants_record = found
+        fn, wants_record = applier(type(self), event.__message_type__)
         if wants_record:
             fn(self, event, record)
         else:
@@ -145,9 +135,32 @@ class Aggregate(BaseModel):
         )
 
 
-def _apply_fns(cls: type[Aggregate]) -> dict[str, tuple[Callable[..., Any], bool]]:
-    """Map event type -> (function, wants_record), cached on the class."""
-    fns = {name: (getattr(cls, ref.method), ref.wants_record)
-           for name, ref in cls.__appliers__.items()}
-    type.__setattr__(cls, "__apply_fns__", fns)
+def apply_fns(cls: type) -> dict[str, tuple[Callable[..., Any], bool]]:
+    """Map event type -> (function, wants_record) for a class with ``__appliers__``.
+
+    Cached on the class; ``Model`` clears the cache when it (re)declares the class.
+    """
+    fns = cls.__dict__.get("__apply_fns__")
+    if fns is None:
+        fns = {name: (getattr(cls, ref.method), ref.wants_record)
+               for name, ref in cls.__appliers__.items()}  # type: ignore[attr-defined]
+        type.__setattr__(cls, "__apply_fns__", fns)
     return fns
+
+
+def applier(cls: type, type_name: str) -> tuple[Callable[..., Any], bool]:
+    """The (function, wants_record) that applies ``type_name`` on ``cls``.
+
+    Raises
+    ------
+    ModelDefinitionError
+        If the class has neither a handler for the type nor an ``"*"`` fallback.
+    """
+    fns = apply_fns(cls)
+    found = fns.get(type_name) or fns.get(WILDCARD)
+    if found is None:
+        raise ModelDefinitionError(
+            f"{cls.__name__} has no @applies({type_name!r}) handler; add one, "
+            f"or an @applies('*') fallback"
+        )
+    return found

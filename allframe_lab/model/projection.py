@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from typing import Any, ClassVar
 
 from allframe_lab.model._handlers import HandlerRef
+from allframe_lab.model.aggregate import apply_fns
 
 __all__ = ["Projection", "RowSet", "SqlProjection"]
 
@@ -110,14 +111,15 @@ class Projection:
 
     def handle(self, event: Any, record: Any = None) -> None:
         """Fold one event into the rows. Events without a handler are skipped."""
-        ref = self.__appliers__.get(event.__message_type__) or self.__appliers__.get("*")
-        if ref is None:
+        fns = apply_fns(type(self))
+        found = fns.get(event.__message_type__) or fns.get("*")
+        if found is None:
             return
-        fn = getattr(self, ref.method)
-        if ref.wants_record:
-            fn(event, record)
+        fn, wants_record = found
+        if wants_record:
+            fn(self, event, record)
         else:
-            fn(event)
+            fn(self, event)
 
     def __repr__(self) -> str:
         return f"<{type(self).__name__} projection {self.__projection_name__!r}: {self.rows!r}>"

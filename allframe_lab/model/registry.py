@@ -266,6 +266,8 @@ class Model:
             type.__setattr__(cls, "__key__", key)
             type.__setattr__(cls, "__columns__", dict(columns) if columns else None)
             type.__setattr__(cls, "__appliers__", collect(cls, "applies"))
+            if "__apply_fns__" in cls.__dict__:
+                type.__delattr__(cls, "__apply_fns__")
             self._register(self._projections, "projection", type_name, cls)
             return cls
 

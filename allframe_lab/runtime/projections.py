@@ -61,7 +61,8 @@ def _progress(total: int, desc: str, enabled: bool | None) -> Any:
 class _StateCache:
     """Copies of a Python projection's rows at positions, for fast time travel."""
 
-    def __init__(self, max_states: int = 48) -> None:
+    def __init__(self, decl: type[Projection], max_states: int = 64) -> None:
+        self.decl = decl
         self.positions: list[int] = []
         self.states: dict[int, dict[Any, dict[str, Any]]] = {}
         self.max_states = max_states
@@ -273,8 +274,14 @@ class ProjectionRunner:
                    head: int, bar: Any) -> None:
         position = checkpoint
         since_flush = 0
+        cache = self._cache_for(name, decl)
+        interval = self._interval()
+        next_mark = (checkpoint // interval + 1) * interval
         for batch in iter_decoded(self.store, self.decoder, checkpoint + 1, head):
             for event, rec in batch:
+                if rec.position > next_mark:  # keep states for fast time travel
+                    cache.put(next_mark, inst.rows.snapshot())
+                    next_mark += interval
                 try:
                     inst.handle(event, rec)
                 except Exception as exc:
@@ -368,27 +375,35 @@ class ProjectionRunner:
         rows = self.python_state(name, position)
         return _rows_frame(list(rows.values()), decl.__key__, decl.__columns__)
 
+    def _cache_for(self, name: str, decl: type[Projection]) -> _StateCache:
+        cache = self._caches.get(name)
+        if cache is None or cache.decl is not decl:  # new, or the class was redefined
+            cache = self._caches[name] = _StateCache(decl)
+        return cache
+
+    def _interval(self) -> int:
+        """Events between cached states: the log in ~48 steps, at least 5,000 events."""
+        return max(5_000, self.store.head_position // 48)
+
     def python_state(self, name: str, position: int) -> dict[Any, dict[str, Any]]:
         """A Python projection's rows at ``position`` (do not mutate them)."""
         decl = self.model.projection_decl(name)
         if isinstance(decl, SqlProjection):
             raise ProjectionError(f"{name!r} is a SQL projection: use as_of()")
-        cache = self._caches.get(name)
-        if cache is None or (cache.states and type(self._live.get(name)) not in (decl, type(None))):
-            cache = self._caches[name] = _StateCache()
+        cache = self._cache_for(name, decl)
         start, rows = cache.nearest(position)
         if start == position and rows is not None:
             return rows
-        interval = max(5_000, self.store.head_position // 40)
+        interval = self._interval()
         inst = decl(_copy_rows(rows) if rows is not None else None)
         next_mark = (start // interval + 1) * interval
         with gc_paused():
             for batch in iter_decoded(self.store, self.decoder, start + 1, position):
                 for event, rec in batch:
-                    inst.handle(event, rec)
-                    if rec.position == next_mark:
+                    if rec.position > next_mark:
                         cache.put(next_mark, inst.rows.snapshot())
                         next_mark += interval
+                    inst.handle(event, rec)
         state = inst.rows._rows
         cache.put(position, state)
         return state

@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 
 from allframe_lab.model import Aggregate, Model
+from allframe_lab.model.aggregate import applier, apply_fns
 from allframe_lab.runtime._decode import EventDecoder, gc_paused, iter_stream_decoded
 from allframe_lab.store import EventStore, Snapshot
 
@@ -75,12 +76,26 @@ class Repository:
 
     def _fold(self, agg: Aggregate, stream_id: str, from_version: int, to_version: int | None,
               until: datetime | None) -> None:
+        pairs = iter_stream_decoded(self.store, self.decoder, stream_id, from_version,
+                                    to_version)
+        if not pairs:
+            return
+        cls = type(agg)
+        fns = apply_fns(cls)
+        last = None
         with gc_paused():
-            for event, rec in iter_stream_decoded(self.store, self.decoder, stream_id,
-                                                  from_version, to_version):
+            for event, rec in pairs:
                 if until is not None and rec.occurred_at > until:
                     continue
-                agg.apply(event, rec)
+                found = fns.get(event.__message_type__) or applier(cls, event.__message_type__)
+                if found[1]:
+                    found[0](agg, event, rec)
+                else:
+                    found[0](agg, event)
+                last = rec
+        if last is not None:
+            agg._version = last.version
+            agg._stream_id = last.stream_id
 
     def current(self, aggregate: str, stream_id: str, /) -> Aggregate:
         """The aggregate at the stream's head, from the in-memory cache when it is current.
@@ -96,6 +111,9 @@ class Repository:
             return agg
         if agg is not None and agg.version < head:
             self._fold(agg, stream_id, agg.version + 1, None, None)
+        elif head == 0:  # a new stream: nothing to read
+            agg = self.model.aggregate_class(aggregate)()
+            agg._stream_id = stream_id
         else:
             agg = self.load(aggregate, stream_id)
         self._cache[key] = agg
