@@ -18,7 +18,6 @@ from datetime import UTC, datetime
 from typing import Any
 
 from allframe_lab import (
-    NO_STREAM,
     Aggregate,
     App,
     Command,
@@ -167,44 +166,8 @@ def many_aggregates(app: App, n: int, timed: Timer) -> float:
 
 
 def handle_batch(app: App, commands: Sequence[Command]) -> None:
-    """Run commands like ``App.handle`` does, but append all their events with ONE
-    ``store.append_many`` call (one transaction), each command with its expected version.
-
-    Benchmark-side only (the App has no batch API): it uses the App's model routes and the
-    repository's aggregate cache the way ``App.handle`` does.
-    """
-    model, repo, ids, clock = app.model, app.repository, app.ids, app.clock
-    working: dict[str, Aggregate] = {}
-    entries = []
-    for command in commands:
-        route = model.route(command)
-        stream_id = str(getattr(command, route.stream_field))
-        agg = working.get(stream_id)
-        if agg is None:
-            agg = working[stream_id] = repo.current(route.aggregate, stream_id)
-        if route.creates:
-            if agg.version:
-                raise ValueError(f"stream {stream_id!r} exists")
-            expected: Any = NO_STREAM
-            agg._stream_id = stream_id
-        else:
-            expected = agg.version
-        result = getattr(agg, route.method)(command)
-        events = [result] if isinstance(result, Event) else list(result or ())
-        command_id = str(ids.new_id())
-        meta = {"command": route.command, "correlation_id": command_id,
-                "causation_id": command_id}
-        now = clock.now()
-        entries.append((stream_id, [
-            NewEvent(e.__message_type__, e.model_dump(mode="json"), e.__schema_version__, meta,
-                     now, ids.new_id()) for e in events], expected))
-        for e in events:
-            agg.apply(e)
-    app.store.append_many(entries)
-    cache = getattr(repo, "_cache", None)  # keep App.handle's cache current, as it does
-    if cache is not None:
-        for stream_id, agg in working.items():
-            cache[(type(agg).__aggregate_type__, stream_id)] = agg
+    """Run a batch of commands in one transaction with the public ``App.handle_many``."""
+    app.handle_many(commands)
 
 
 def single_aggregate_batched(app: App, n: int, batch: int, timed: Timer) -> float:

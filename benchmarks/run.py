@@ -244,8 +244,8 @@ def scen_a_b(ctx: Context, which: str) -> list[Row]:
                     "side reloads" if which == "a" else "; in b every stream is new"))
     duck.note += ("DuckDB commit ~1 ms: one durable transaction per command tops out near "
                  "1,000/s on this machine class")
-    batched.note += ("benchmarks/allframe_side.handle_batch: App.handle's steps for 100 commands, "
-                    "then one store.append_many (App has no batch API); not the target row")
+    batched.note += ("App.handle_many: 100 commands per call, one transaction each "
+                    "(all or nothing); not the target row")
     return [mem.finish(), duck.finish(), batched.finish()]
 
 

@@ -121,32 +121,9 @@ class App:
         DomainError
             Raised by the handler when a business rule refuses the command.
         """
-        route = self.model.route(command)
-        if route.stream_field is None:
-            raise CommandError(
-                f"command {route.command!r} has no stream field: declare it with "
-                f"@model.command({route.command!r}, stream='<field>')"
-            )
-        stream_id = str(getattr(command, route.stream_field))
-        agg = self.repository.current(route.aggregate, stream_id)
-        if route.creates:
-            if agg.version:
-                raise ConcurrencyError(stream_id, NO_STREAM, agg.version)
-            expected: Any = NO_STREAM
-            agg._stream_id = stream_id
-        else:
-            if not agg.version:
-                raise AggregateNotFoundError(route.aggregate, stream_id)
-            expected = agg.version
-        events = _as_events(getattr(agg, route.method)(command), route.command)
-        if not events:
+        route, agg, stream_id, expected, events, new = self._decide(command, {})
+        if not new:
             return []
-        command_id = str(self.ids.new_id())
-        meta = {"command": route.command, "correlation_id": command_id,
-                "causation_id": command_id}
-        now = self.clock.now()
-        new = [NewEvent(e.__message_type__, e.model_dump(mode="json"), e.__schema_version__,
-                        meta, now, self.ids.new_id()) for e in events]
         old_version = agg.version
         try:
             recorded = self.store.append(stream_id, new, expected_version=expected)
@@ -158,6 +135,74 @@ class App:
         self.repository.after_append(agg, old_version)
         self.last_position = recorded[-1].position
         return recorded
+
+    def handle_many(self, commands: Iterable[Command], /) -> list[list[RecordedEvent]]:
+        """Run commands in order and append all their events in ONE transaction.
+
+        Each command sees the effects of the commands before it in the batch. The batch is
+        all or nothing: if any handler refuses its command or any expected version fails,
+        nothing is written and the error is raised. One DuckDB commit costs ~1 ms, so this is
+        the way to high command throughput on a durable store.
+
+        Returns
+        -------
+        list of list of RecordedEvent
+            The events of each command, in order.
+        """
+        working: dict[tuple[str, str], Aggregate] = {}
+        before: dict[tuple[str, str], int] = {}
+        batches = []
+        try:
+            for command in commands:
+                route, agg, stream_id, expected, events, new = self._decide(command, working)
+                before.setdefault((route.aggregate, stream_id), agg.version)
+                batches.append((stream_id, new, expected))
+                for event in events:  # later commands of the batch see these
+                    agg.apply(event)
+            recorded = self.store.append_many(batches)
+        except BaseException:
+            for agg_name, stream_id in working:  # their in-memory state ran ahead: drop it
+                self.repository.forget(agg_name, stream_id)
+            raise
+        for key, agg in working.items():  # versions match the store: snapshot if due
+            self.repository.after_append(agg, before.get(key, agg.version))
+        flat = [r for recs in recorded for r in recs]
+        if flat:
+            self.last_position = flat[-1].position
+        return recorded
+
+    def _decide(self, command: Command, working: dict[tuple[str, str], Aggregate]) -> Any:
+        """Route a command, load its aggregate, run its handler, build the new events."""
+        route = self.model.route(command)
+        if route.stream_field is None:
+            raise CommandError(
+                f"command {route.command!r} has no stream field: declare it with "
+                f"@model.command({route.command!r}, stream='<field>')"
+            )
+        stream_id = str(getattr(command, route.stream_field))
+        key = (route.aggregate, stream_id)
+        agg = working.get(key)
+        if agg is None:
+            agg = working[key] = self.repository.current(route.aggregate, stream_id)
+        if route.creates:
+            if agg.version:
+                raise ConcurrencyError(stream_id, NO_STREAM, agg.version)
+            expected: Any = NO_STREAM
+            agg._stream_id = stream_id
+        else:
+            if not agg.version:
+                raise AggregateNotFoundError(route.aggregate, stream_id)
+            expected = agg.version
+        events = _as_events(getattr(agg, route.method)(command), route.command)
+        if not events:
+            return route, agg, stream_id, expected, events, []
+        command_id = str(self.ids.new_id())
+        meta = {"command": route.command, "correlation_id": command_id,
+                "causation_id": command_id}
+        now = self.clock.now()
+        new = [NewEvent(e.__message_type__, e.model_dump(mode="json"), e.__schema_version__,
+                        meta, now, self.ids.new_id()) for e in events]
+        return route, agg, stream_id, expected, events, new
 
     # -------------------------------------------------------------- aggregates
     def load(

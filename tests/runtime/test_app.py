@@ -149,3 +149,19 @@ def test_unknown_event_type_on_replay_names_type_and_fix(app: App, store: EventS
     msg = str(info.value)
     assert "AccountFrozen" in msg and "@model.event('AccountFrozen'" in msg
     assert "fallback_event" in msg
+
+
+def test_handle_many_is_one_all_or_nothing_batch(app: App, bank) -> None:
+    Open, Deposit, Withdraw = cmds(bank)
+    out = app.handle_many([Open(account_id="a", owner="ann"), Deposit(account_id="a", amount=5),
+                           Open(account_id="b", owner="bob"), Withdraw(account_id="a", amount=2)])
+    assert [[(r.stream_id, r.version) for r in recs] for recs in out] == [
+        [("a", 1)], [("a", 2)], [("b", 1)], [("a", 3)]]
+    assert app.load("Account", "a").balance == 3
+    head = app.store.head_position
+    with pytest.raises(InsufficientFunds):
+        app.handle_many([Deposit(account_id="a", amount=10), Withdraw(account_id="b", amount=1)])
+    assert app.store.head_position == head  # nothing of the batch was written
+    assert app.load("Account", "a").balance == 3
+    app.handle(Deposit(account_id="a", amount=1))  # the cache was not left ahead
+    assert app.load("Account", "a").balance == 4 and app.load("Account", "a").version == 4
