@@ -77,6 +77,31 @@ def encode_payload(attributes: Mapping[str, Any]) -> str:
         return payload_json(attributes)
 
 
+try:  # the C encoder behind json.dumps, made once instead of once per call
+    from json.encoder import c_make_encoder as _c_make_encoder
+    from json.encoder import encode_basestring as _encode_basestring
+except ImportError:  # pragma: no cover - interpreters without the _json accelerator
+    _c_make_encoder = None
+
+_encode_parsed = None if _c_make_encoder is None else _c_make_encoder(
+    None, _json_default, _encode_basestring, None, ":", ",", False, False, False)
+
+
+def encode_parsed_payload(attributes: Mapping[str, Any]) -> str:
+    """:func:`encode_payload` (same text) for payloads a reader has just built.
+
+    ``json.JSONEncoder.encode`` sets up a new C encoder and a cycle-check table on every call,
+    about half its cost for a small payload; this reuses one encoder without the cycle check,
+    which is safe only for freshly built values (dicts, lists, scalars: no reference cycles).
+    """
+    if _encode_parsed is None:  # pragma: no cover
+        return encode_payload(attributes)
+    try:
+        return "".join(_encode_parsed(attributes, 0))
+    except ValueError:  # NaN or infinity: not JSON
+        return payload_json(attributes)
+
+
 def payload_json(attributes: Mapping[str, Any]) -> str:
     """JSON text of a payload; ``None``, NaN and infinite values are left out (absent)."""
     clean = {k: v for k, v in attributes.items()
@@ -113,6 +138,18 @@ class TableBuilder:
         if len(self._stream) >= self.batch_size:
             self._flush()
 
+    def extend(self, stream_ids: list[str], types: list[str], data: list[str],
+               occurred_at_us: list[int]) -> None:
+        """Add several rows at once (e.g. one trace's events); the batch may end up that many
+        rows over ``batch_size`` before it is converted."""
+        self._stream += stream_ids
+        self._type += types
+        self._data += data
+        self._at += occurred_at_us
+        self.rows += len(stream_ids)
+        if len(self._stream) >= self.batch_size:
+            self._flush()
+
     def _flush(self) -> None:
         import pyarrow as pa
 
@@ -138,14 +175,10 @@ class TableBuilder:
 
 def sort_by_time(table: pa.Table) -> pa.Table:
     """Sort rows by ``occurred_at``; rows with the same time keep their order (stable sort)."""
-    import pyarrow as pa
     import pyarrow.compute as pc
 
+    table = table.combine_chunks()
     if table.num_rows < 2:
-        return table.combine_chunks()
-    idx = pc.sort_indices(
-        pa.table({"t": table.column("occurred_at"),
-                  "i": pa.array(range(table.num_rows), pa.int64())}),
-        sort_keys=[("t", "ascending"), ("i", "ascending")],
-    )
-    return table.take(idx).combine_chunks()
+        return table
+    # sort_indices is a stable sort (documented), so equal times keep their order
+    return table.take(pc.sort_indices(table.column("occurred_at")))
