@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import gc
 import json
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -25,6 +25,7 @@ class EventDecoder:
         self.model = model
         self._json: dict[tuple[str, int], tuple[type, RowDecoder]] = {}
         self._batch: dict[tuple[str, int], tuple[type, Callable[[str], list[Event]] | None]] = {}
+        self._python: dict[str, tuple[type, Callable[[Any], list[Event]]]] = {}
 
     def decode(self, rec: RecordedEvent) -> Event:
         """Decode a :class:`RecordedEvent` (upcasting old schema versions)."""
@@ -32,6 +33,40 @@ class EventDecoder:
             return self.model.decode(rec.type, rec.schema_version, rec.data)
         except UnknownEventTypeError as exc:
             raise UnknownEventTypeError(rec.type, exc.known, position=rec.position) from None
+
+    def decode_records(self, records: list[RecordedEvent]) -> list[Event]:
+        """Decode records; payloads of one (type, schema version) are validated in one call."""
+        groups: dict[tuple[str, int], list[int]] = {}
+        for i, rec in enumerate(records):
+            groups.setdefault((rec.type, rec.schema_version), []).append(i)
+        events: list[Any] = [None] * len(records)
+        for (type_name, version), idx in groups.items():
+            first = records[idx[0]]
+            cls = self._class_for(type_name, first.position)
+            plain = cls is not self.model.events.get(type_name) or \
+                cls.__schema_version__ == version
+            if plain and len(idx) > 1:
+                hit = self._python.get(type_name)
+                if hit is None or hit[0] is not cls:
+                    from pydantic import TypeAdapter
+
+                    hit = self._python[type_name] = (
+                        cls, TypeAdapter(list[cls]).validate_python)  # type: ignore[valid-type]
+                try:
+                    for i, e in zip(idx, hit[1]([records[i].data for i in idx]), strict=True):
+                        events[i] = e
+                    continue
+                except ValueError:
+                    pass  # decoded one by one below, to name the failing position
+            for i in idx:
+                try:
+                    events[i] = self.decode(records[i])
+                except UnknownEventTypeError:
+                    raise
+                except ValueError as exc:
+                    raise EventDecodeError(type_name, version, records[i].position,
+                                           str(exc)) from exc
+        return events
 
     def batch_decoder(self, type_name: str, schema_version: int,
                       position: int) -> Callable[[str], list[Event]] | None:
@@ -136,10 +171,9 @@ class _LazyRecord:
         return f"<record position={self.position} {self.type} {self.stream_id}@{self.version}>"
 
 
-def _decode_rows(
+def _decode_row_events(
     rows: list[tuple[Any, ...]], decoder: EventDecoder, cache: dict[tuple[str, int], RowDecoder],
-    store: EventStore,
-) -> list[tuple[Event, Any]]:
+) -> list[Event]:
     """Decode raw rows: payloads of one (type, schema version) are validated in one call."""
     groups: dict[tuple[str, int], list[int]] = {}
     for i, r in enumerate(rows):
@@ -171,19 +205,46 @@ def _decode_rows(
                 events[i] = fn(rows[i][5])
             except ValueError as exc:
                 raise EventDecodeError(type_name, version, rows[i][0], str(exc)) from exc
-    return [(e, _LazyRecord(r, store)) for e, r in zip(events, rows)]
+    return events
 
 
-def iter_stream_decoded(
+class _LazyRecords(Sequence[Any]):
+    """The records of narrow raw rows, each built only when asked for."""
+
+    __slots__ = ("_rows", "_store")
+
+    def __init__(self, rows: list[tuple[Any, ...]], store: EventStore) -> None:
+        self._rows = rows
+        self._store = store
+
+    def __len__(self) -> int:
+        return len(self._rows)
+
+    def __getitem__(self, i: Any) -> Any:
+        if isinstance(i, slice):
+            return [_LazyRecord(r, self._store) for r in self._rows[i]]
+        return _LazyRecord(self._rows[i], self._store)
+
+
+def _decode_rows(
+    rows: list[tuple[Any, ...]], decoder: EventDecoder, cache: dict[tuple[str, int], RowDecoder],
+    store: EventStore,
+) -> list[tuple[Event, Any]]:
+    events = _decode_row_events(rows, decoder, cache)
+    return [(e, _LazyRecord(r, store)) for e, r in zip(events, rows, strict=True)]
+
+
+def decode_stream(
     store: EventStore, decoder: EventDecoder, stream_id: str, from_version: int,
     to_version: int | None,
-) -> list[tuple[Event, Any]]:
-    """``(event, record)`` pairs of one stream (raw-row fast path when the store has one)."""
+) -> tuple[list[Event], Sequence[Any]]:
+    """The events of one stream and their records (built lazily on the raw-row fast path)."""
     read_rows = getattr(store, "read_stream_rows", None)
     if read_rows is not None:
-        return _decode_rows(read_rows(stream_id, from_version, to_version), decoder, {}, store)
-    return [(decoder.decode(rec), rec)
-            for rec in store.read_stream(stream_id, from_version, to_version)]
+        rows = read_rows(stream_id, from_version, to_version)
+        return _decode_row_events(rows, decoder, {}), _LazyRecords(rows, store)
+    records = store.read_stream(stream_id, from_version, to_version)
+    return decoder.decode_records(records), records
 
 
 def iter_decoded(
@@ -206,4 +267,4 @@ def iter_decoded(
             yield _decode_rows(rows, decoder, cache, store)
         return
     for batch in store.read_batches(from_position, to_position, batch_size=batch_size):
-        yield [(decoder.decode(rec), rec) for rec in batch]
+        yield list(zip(decoder.decode_records(batch), batch, strict=True))

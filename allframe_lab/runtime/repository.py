@@ -6,7 +6,7 @@ from datetime import datetime
 
 from allframe_lab.model import Aggregate, Model
 from allframe_lab.model.aggregate import applier, apply_fns
-from allframe_lab.runtime._decode import EventDecoder, gc_paused, iter_stream_decoded
+from allframe_lab.runtime._decode import EventDecoder, decode_stream, gc_paused
 from allframe_lab.store import EventStore, Snapshot
 
 __all__ = ["Repository"]
@@ -76,26 +76,29 @@ class Repository:
 
     def _fold(self, agg: Aggregate, stream_id: str, from_version: int, to_version: int | None,
               until: datetime | None) -> None:
-        pairs = iter_stream_decoded(self.store, self.decoder, stream_id, from_version,
-                                    to_version)
-        if not pairs:
+        events, records = decode_stream(self.store, self.decoder, stream_id, from_version,
+                                        to_version)
+        if not events:
             return
         cls = type(agg)
         fns = apply_fns(cls)
-        last = None
+        last = -1
         with gc_paused():
-            for event, rec in pairs:
-                if until is not None and rec.occurred_at > until:
-                    continue
+            for i, event in enumerate(events):
+                rec = None
+                if until is not None:
+                    rec = records[i]
+                    if rec.occurred_at > until:
+                        continue
                 found = fns.get(event.__message_type__) or applier(cls, event.__message_type__)
                 if found[1]:
-                    found[0](agg, event, rec)
+                    found[0](agg, event, rec or records[i])
                 else:
                     found[0](agg, event)
-                last = rec
-        if last is not None:
-            agg._version = last.version
-            agg._stream_id = last.stream_id
+                last = i
+        if last >= 0:
+            agg._version = records[last].version
+            agg._stream_id = stream_id
 
     def current(self, aggregate: str, stream_id: str, /) -> Aggregate:
         """The aggregate at the stream's head, from the in-memory cache when it is current.
