@@ -1,6 +1,6 @@
 """The peer side of the benchmark: ``eventsourcing`` 9.5.6 (pyeventsourcing).
 
-The domain and the scenarios follow ``/work/shared/bench/eventsourcing_bench.py`` (the script
+The domain and the scenarios follow the shared ``bench/eventsourcing_bench.py`` of the design documents (the script
 that produced the figures in the performance-anchors note); only the library's public API is
 used. Persistence is chosen with the library's environment keys, passed through
 ``Application(env=...)``:
