@@ -1,8 +1,8 @@
 """The peer side of the benchmark: ``eventsourcing`` 9.5.6 (pyeventsourcing).
 
-The domain and the scenarios follow the shared ``bench/eventsourcing_bench.py`` of the design documents (the script
-that produced the figures in the performance-anchors note); only the library's public API is
-used. Persistence is chosen with the library's environment keys, passed through
+The domain and the scenarios follow the shared ``bench/eventsourcing_bench.py`` of the design
+documents (the script that produced the figures in the performance-anchors note); only the
+library's public API is used. Persistence is chosen with the library's environment keys, passed through
 ``Application(env=...)``:
 
 - POPO: ``PERSISTENCE_MODULE=eventsourcing.popo`` (in memory);
