@@ -2,7 +2,8 @@
 
 The domain and the scenarios follow the shared ``bench/eventsourcing_bench.py`` of the design
 documents (the script that produced the figures in the performance-anchors note); only the
-library's public API is used. Persistence is chosen with the library's environment keys, passed through
+library's public API is used. Persistence is chosen with the library's environment keys,
+passed through
 ``Application(env=...)``:
 
 - POPO: ``PERSISTENCE_MODULE=eventsourcing.popo`` (in memory);
