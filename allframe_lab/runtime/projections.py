@@ -115,13 +115,12 @@ class ProjectionRunner:
             self._con: duckdb.DuckDBPyConnection = con
             self._lock = store.lock  # type: ignore[attr-defined]
             self._events_rel = "main.events"
-            self._mirrored = -1
         else:
             self._con = duckdb.connect()
             self._con.execute("SET TimeZone = 'UTC'")
             self._lock = threading.RLock()
             self._events_rel = "_af_events"
-            self._mirrored = -1
+        self._mirrored = -1
         self._writable = not getattr(store, "read_only", False)
         if self._writable:
             self._con.execute(_CHECKPOINTS)
@@ -232,8 +231,6 @@ class ProjectionRunner:
                 with self._transaction() as con:
                     con.execute(f'CREATE OR REPLACE TABLE "{decl.table}" AS {sql}', [head])
                     self._set_checkpoint(con, decl.name, "sql", head)
-            except ProjectionError:
-                raise
             except Exception as exc:
                 raise ProjectionError(f"SQL projection {decl.name!r} failed: {exc}") from exc
         return head
@@ -313,7 +310,7 @@ class ProjectionRunner:
         key = decl.__key__
         rows = [inst.rows._rows[k] for k in touched if k in inst.rows._rows]
         upserts = _rows_to_arrow(rows, key, decl.__columns__)
-        keys = pa.table({"k": _column(list(touched), (decl.__columns__ or {}).get(key))})
+        keys = pa.table({"k": _column(list(touched))})
         select = _select_with_types(upserts.column_names, decl.__columns__)
         exists = self._table_exists(table)
         with registered(self._con, "_af_up", upserts), \
@@ -482,7 +479,7 @@ def _copy_rows(rows: dict[Any, dict[str, Any]]) -> dict[Any, dict[str, Any]]:
     return {k: dict(v) for k, v in rows.items()}
 
 
-def _column(values: list[Any], duck_type: str | None = None) -> Any:
+def _column(values: list[Any]) -> Any:
     import pyarrow as pa
 
     try:

@@ -70,9 +70,6 @@ def check_expected_version(expected: int | ExpectedVersion, actual: int) -> bool
     )
 
 
-_EMPTY: Mapping[str, Any] = {}
-
-
 @dataclass(frozen=True, slots=True)
 class NewEvent:
     """An event to append: its type, payload and optional metadata.

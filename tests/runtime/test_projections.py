@@ -122,30 +122,29 @@ def test_failing_handler_keeps_table_and_checkpoint_consistent(app: App) -> None
     assert (stored or 0) == deposits_before
 
 
-def test_python_projection_state_cache_is_reused(app: App) -> None:
-    runner = app.projections
-    runner.python_state("balances", app.store.head_position)
-    cache = runner._caches["balances"]
-    assert cache.positions  # intermediate states were kept
-    calls = {"n": 0}
-    original = runner.store.read_stream  # not used by as_of: count log reads instead
-    del original
-    from allframe_lab.runtime import _decode
-
-    real = _decode.iter_decoded
-
-    def counting(*a, **k):
-        for batch in real(*a, **k):
-            calls["n"] += len(batch)
-            yield batch
-
+def test_python_projection_state_cache_is_reused(
+    app: App, monkeypatch: pytest.MonkeyPatch
+) -> None:
     import allframe_lab.runtime.projections as proj_mod
 
-    proj_mod.iter_decoded = counting
-    try:
-        runner.python_state("balances", app.store.head_position)
-        assert calls["n"] == 0  # exact state cached
-        runner.python_state("balances", app.store.head_position - 2)
-        assert calls["n"] <= app.store.head_position - 2
-    finally:
-        proj_mod.iter_decoded = real
+    runner = app.projections
+    head = app.store.head_position
+    monkeypatch.setattr(runner, "_interval", lambda: 10)  # cache a state every 10 events
+    runner.python_state("balances", head)
+    assert runner._caches["balances"].positions[:3] == [10, 20, 30]
+
+    read: list[int] = []
+    real = proj_mod.iter_decoded
+
+    def counting(store, decoder, start, stop, **kw):
+        read.append(start)
+        for batch in real(store, decoder, start, stop, **kw):
+            read.extend(rec.position for _, rec in batch)
+            yield batch
+
+    monkeypatch.setattr(proj_mod, "iter_decoded", counting)
+    assert runner.python_state("balances", head) is not None
+    assert read == []  # the exact state is cached: no log read at all
+    state = runner.python_state("balances", 25)
+    assert read == [21, 21, 22, 23, 24, 25]  # folded from the state cached at 20, not from 1
+    assert {k: r["balance"] for k, r in state.items()} == expected_balances(app, 25)
