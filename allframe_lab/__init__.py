@@ -19,6 +19,7 @@ from allframe_lab.errors import (
     RedefinitionWarning,
     StoreLockedError,
     UnknownEventTypeError,
+    ValidationError,
 )
 from allframe_lab.model import (
     Aggregate,
@@ -27,9 +28,17 @@ from allframe_lab.model import (
     GenericEvent,
     Model,
     Projection,
+    Query,
+    Saga,
     SqlProjection,
+    added_in,
     applies,
     handles,
+    reacts,
+    renamed_from,
+    starts,
+    step,
+    upcasts,
 )
 from allframe_lab.runtime import App, ManualClock, SequentialIds, SystemClock
 from allframe_lab.store import (
@@ -69,17 +78,40 @@ __all__ = [
     "ModelDefinitionError",
     "NewEvent",
     "Projection",
+    "Query",
     "RecordedEvent",
     "RedefinitionWarning",
+    "Saga",
     "SequentialIds",
     "SqlProjection",
     "StoreLockedError",
     "SystemClock",
     "UnknownEventTypeError",
+    "ValidationError",
     "__version__",
+    "added_in",
     "applies",
     "handles",
+    "reacts",
+    "renamed_from",
+    "starts",
+    "step",
+    "upcasts",
 ]
+
+
+def load_ipython_extension(ipython: Any) -> None:
+    """``%load_ext allframe_lab``: rich reprs and magics (see :mod:`allframe_lab.notebook`)."""
+    from allframe_lab.notebook.magics import load_ipython_extension as load
+
+    load(ipython)
+
+
+def unload_ipython_extension(ipython: Any) -> None:
+    """``%unload_ext allframe_lab``: remove the formatters ``%load_ext`` registered."""
+    from allframe_lab.notebook.magics import unload_ipython_extension as unload
+
+    unload(ipython)
 
 
 def __getattr__(name: str) -> Any:

@@ -317,6 +317,133 @@ def _print_result(df: pd.DataFrame, name: str, position: int, as_of: str | None,
         _print_frame(df)
 
 
+# ---------------------------------------------------------------------------------- dashboard
+@cli.command("dashboard")
+@_store_option
+@click.option("--port", type=click.IntRange(0, 65535), default=0, show_default=True,
+              help="TCP port on 127.0.0.1; 0 picks a free one.")
+@click.option("--model", "model_spec", metavar="MODULE:ATTR",
+              help="A Model (or App, or function returning a Model) whose projections to "
+                   "show (default: the process-log model for imported logs).")
+@click.option("--projection", metavar="NAME", help="The projection shown first.")
+@click.option("--show", is_flag=True, help="Open a browser tab.")
+@_errors
+def dashboard_cmd(store_path: str, port: int, model_spec: str | None, projection: str | None,
+                  show: bool) -> None:
+    """Serve a read-only Panel dashboard of a store on 127.0.0.1 until Ctrl-C.
+
+    Tabs: store overview, stream browser, projection table with a position slider, traces.
+    The dashboard reads a private snapshot copy of the file, so a notebook can write to the
+    store meanwhile; its Refresh button takes a new copy.
+    """
+    if not Path(store_path).is_file():
+        raise CliError(f"no event store at {store_path!r}; create one with "
+                       f"`allframe-lab import LOG --store {store_path}`")
+    try:
+        from allframe_lab.notebook.dashboard import load_model, serve
+    except ImportError as exc:
+        raise CliError(f"{exc}; the dashboard needs: pip install 'allframe-lab[notebook]'"
+                       ) from exc
+    if model_spec is None:
+        from allframe_lab.io import process_log_model
+
+        model = process_log_model()
+    else:
+        model = load_model(model_spec)
+    serve(store_path, port=port, model=model, projection=projection, show=show,
+          on_ready=lambda url: click.echo(
+              f"allframe-lab dashboard: serving {store_path} (read-only) at {url} "
+              "- press Ctrl-C to stop"))
+
+
+# ---------------------------------------------------------------------------------- migrate
+@cli.command("migrate")
+@_store_option
+@click.option("--model", "model_spec", metavar="MODULE:ATTR|FILE.py:ATTR",
+              help="The Model declaring the event versions, e.g. myapp.model:bank or "
+                   "model.py:bank (an attribute that is a Model, or a function returning one).")
+@click.option("--dry-run", is_flag=True, help="Report what would change; write nothing.")
+@click.option("--drop-backup", is_flag=True,
+              help="Drop the backup tables (events_backup_*) of migrations, including this "
+                   "run's; alone (without --model) it only drops the existing ones.")
+@click.option("--batch-size", type=click.IntRange(min=1), default=100_000, show_default=True,
+              metavar="N", help="Events copied per Arrow batch.")
+@_json_option
+@_errors
+def migrate_cmd(store_path: str, model_spec: str | None, dry_run: bool, drop_backup: bool,
+                batch_size: int, as_json: bool) -> None:
+    """Rewrite stored events at their latest schema versions (upcast once, on disk).
+
+    Copies the events table into a new one with upcast payloads, verifies counts, positions
+    and event ids, swaps the tables in one transaction and keeps the original as
+    events_backup_<timestamp> until --drop-backup. Run --dry-run first. No other process may
+    hold the store.
+    """
+    from allframe_lab.runtime.migration import MigrationReport, drop_backups, migrate
+
+    if model_spec is None and not drop_backup:
+        raise CliError("give --model MODULE:ATTR (or FILE.py:ATTR) to migrate, or "
+                       "--drop-backup to drop the backups of earlier migrations")
+    if not Path(store_path).is_file():
+        raise CliError(f"no event store at {store_path!r}")
+    if model_spec is None:
+        report = MigrationReport(store_path, dry_run, 0, ())
+    else:
+        report = migrate(store_path, _load_model(model_spec), dry_run=dry_run,
+                         batch_size=batch_size)
+    if drop_backup and not dry_run:
+        import dataclasses
+
+        dropped = drop_backups(store_path)
+        report = dataclasses.replace(report, dropped_backups=tuple(dropped),
+                                     backup_table=None)
+    if as_json:
+        _emit_json(report.as_dict())
+    elif model_spec is None:
+        click.echo(f"{store_path}: dropped backups: "
+                   + (", ".join(report.dropped_backups) or "none"))
+    else:
+        click.echo(report.summary())
+
+
+def _load_model(spec: str) -> Any:
+    """Import ``module:attr`` or ``path/to/file.py:attr`` and return the Model it names."""
+    import importlib
+    import importlib.util
+    import sys
+
+    from allframe_lab.model import Model
+
+    target, sep, attr = spec.rpartition(":")
+    if not sep or not target or not attr:
+        raise CliError(f"--model {spec!r}: expected MODULE:ATTR or FILE.py:ATTR")
+    if target.endswith(".py"):
+        path = Path(target)
+        if not path.is_file():
+            raise CliError(f"--model: no such file {target!r}")
+        name = f"_allframe_model_{abs(hash(str(path.resolve())))}"
+        module_spec = importlib.util.spec_from_file_location(name, path)
+        assert module_spec is not None and module_spec.loader is not None
+        module = importlib.util.module_from_spec(module_spec)
+        sys.modules[name] = module
+        module_spec.loader.exec_module(module)
+    else:
+        try:
+            module = importlib.import_module(target)
+        except ImportError as exc:
+            raise CliError(f"--model: cannot import {target!r}: {exc}") from exc
+    obj = module
+    for part in attr.split("."):
+        if not hasattr(obj, part):
+            raise CliError(f"--model: {target!r} has no attribute {attr!r}")
+        obj = getattr(obj, part)
+    if callable(obj) and not isinstance(obj, (Model, type)):
+        obj = obj()
+    if not isinstance(obj, Model):
+        raise CliError(f"--model {spec!r} is a {type(obj).__name__}, not an allframe_lab Model")
+    return obj
+
+
 # ---------------------------------------------------------------------------------- helpers
 def _frame(rows: list[dict[str, Any]], columns: list[str]) -> pd.DataFrame:
     import pandas as pd

@@ -14,9 +14,14 @@ mixes in the builtin it resembles, so ``except ValueError`` keeps working::
     │   ├── StoreLockedError            another process holds the DuckDB file for writing
     │   └── ReadOnlyStoreError          a write was attempted on a read-only store
     ├── CommandError (RuntimeError)
+    │   ├── ValidationError (ValueError) a command's fields are invalid (carries ALL failures)
     │   ├── DomainError                 a business rule refused a command (raise subclasses)
-    │   └── AggregateNotFoundError (LookupError)
+    │   ├── AggregateNotFoundError (LookupError)
+    │   ├── IdempotencyError            an idempotency key was reused with another payload
+    │   └── SagaError                   a saga step failed and was compensated, or a saga is stuck
     ├── ProjectionError (RuntimeError)  a projection handler or SQL failed
+    ├── ConsistencyTimeoutError (TimeoutError) read-your-writes wait ran out
+    ├── QueryError (ValueError)         a query is malformed (unknown column, bad operator)
     └── ImportFormatError (ValueError)  an event log cannot be read (names file and place)
 
     RedefinitionWarning (UserWarning)   a re-run cell replaced a definition in a Model
@@ -27,6 +32,8 @@ that says what to do next.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Any
 
 __all__ = [
@@ -34,18 +41,24 @@ __all__ = [
     "AllframeError",
     "CommandError",
     "ConcurrencyError",
+    "ConsistencyTimeoutError",
     "DomainError",
     "EventDecodeError",
+    "FieldError",
+    "IdempotencyError",
     "ImportFormatError",
     "ModelDefinitionError",
     "ModelError",
     "ProjectionError",
+    "QueryError",
     "ReadOnlyStoreError",
     "RedefinitionWarning",
+    "SagaError",
     "StoreError",
     "StoreLockedError",
     "UnknownEventTypeError",
     "UnknownNameError",
+    "ValidationError",
 ]
 
 
@@ -163,8 +176,79 @@ class CommandError(AllframeError, RuntimeError):
     """A command could not be handled."""
 
 
+@dataclass(frozen=True, slots=True)
+class FieldError:
+    """One failed constraint: the field's dotted path, what is wrong, and the value given."""
+
+    field: str
+    message: str
+    input: Any = None
+
+    def __str__(self) -> str:
+        return f"{self.field}: {self.message} (got {self.input!r})"
+
+
+class ValidationError(CommandError, ValueError):
+    """A command (or query) failed validation. It carries every failure, never just the first.
+
+    Attributes
+    ----------
+    message_type : str
+        The command's (or query's) type name.
+    errors : tuple of FieldError
+        One entry per failed constraint, in field order.
+
+    Examples
+    --------
+    >>> e = ValidationError("Deposit", [FieldError("amount", "must be > 0", -5)])
+    >>> print(e)
+    Deposit is invalid (1 error):
+      amount: must be > 0 (got -5)
+    >>> e.errors[0].field
+    'amount'
+    """
+
+    def __init__(self, message_type: str, errors: Sequence[FieldError]) -> None:
+        self.message_type = message_type
+        self.errors = tuple(errors)
+        n = len(self.errors)
+        lines = "\n".join(f"  {e}" for e in self.errors)
+        super().__init__(f"{message_type} is invalid ({n} error{'s' if n != 1 else ''}):\n{lines}")
+
+    def __reduce__(self) -> Any:
+        return (type(self), (self.message_type, self.errors))
+
+
 class DomainError(CommandError):
-    """A business rule refused a command. Raise subclasses of it from command handlers."""
+    """A business rule refused a command. Raise subclasses of it from command handlers.
+
+    When it escapes the command bus, ``command`` and ``stream_id`` name the command and the
+    stream it targeted (set by the bus).
+    """
+
+    command: str | None = None
+    stream_id: str | None = None
+
+    def __str__(self) -> str:
+        base = super().__str__()
+        if self.command is None:
+            return base
+        where = f" on stream {self.stream_id!r}" if self.stream_id is not None else ""
+        return f"{base} [command {self.command}{where}]"
+
+
+class IdempotencyError(CommandError):
+    """An idempotency key was dispatched again with a different command or payload."""
+
+    def __init__(self, key: str, detail: str) -> None:
+        self.key = key
+        super().__init__(
+            f"idempotency key {key!r} was already used {detail}; use a new key for a new request"
+        )
+
+
+class SagaError(CommandError):
+    """A saga could not complete: a step failed (and completed steps were compensated)."""
 
 
 class AggregateNotFoundError(CommandError, LookupError):
@@ -180,6 +264,24 @@ class AggregateNotFoundError(CommandError, LookupError):
 
 class ProjectionError(AllframeError, RuntimeError):
     """A projection's handler or SQL failed."""
+
+
+class ConsistencyTimeoutError(AllframeError, TimeoutError):
+    """A read waited for projections to reach a position and the timeout ran out."""
+
+    def __init__(self, position: int, reached: dict[str, int], timeout: float) -> None:
+        self.position = position
+        self.reached = dict(reached)
+        self.timeout = timeout
+        behind = ", ".join(f"{k} at {v}" for k, v in self.reached.items())
+        super().__init__(
+            f"projections did not reach position {position} within {timeout:g} s ({behind}); "
+            "check app.dead_letters() for parked events, or pass a longer timeout"
+        )
+
+
+class QueryError(AllframeError, ValueError):
+    """A query is malformed: unknown table or column, or an unsupported operator."""
 
 
 class ImportFormatError(AllframeError, ValueError):

@@ -56,6 +56,8 @@ SCENARIOS: dict[str, str] = {
     "sql_rebuild": "SQL projection rebuild over 1M events",
     "asof": "projection(name).as_of(position=...) over 1M events, random positions",
     "peak_rss": "peak RSS of a Python projection rebuild over 1M events (fresh subprocess)",
+    "upcast": "replay 1M events stored at v1, upcast to v3 on read, vs the log stored at v3",
+    "time_travel": "time-travel widget step/jump/reopen latency on BPIC 2012 (kernel-side)",
 }
 
 
@@ -505,6 +507,24 @@ def scen_asof(ctx: Context) -> list[Row]:
     return out
 
 
+def scen_upcast(ctx: Context) -> list[Row]:
+    """upcast: see benchmarks/upcasting.py (also runnable on its own)."""
+    import upcasting
+
+    rows = upcasting.measure(ctx.p.n_big, 2 if ctx.quick else 3, ctx.tmp, log)
+    return [Row(**{**r, "target": Target(**r["target"]) if r["target"] else None}).finish()
+            for r in rows]
+
+
+def scen_time_travel(ctx: Context) -> list[Row]:
+    """time_travel: see benchmarks/time_travel.py (also runnable on its own)."""
+    import time_travel
+
+    report = time_travel.measure(quick=ctx.quick, tmp=ctx.tmp)
+    return [Row(**{**r, "target": Target(**r["target"]) if r["target"] else None}).finish()
+            for r in time_travel.run_rows(report)]
+
+
 def scen_peak_rss(ctx: Context) -> list[Row]:
     p = ctx.p
     path = ctx.big_db()
@@ -619,6 +639,7 @@ def run(selected: list[str], params: Params, quick: bool) -> dict[str, Any]:
     table: dict[str, Callable[[Context], list[Row]]] = {
         "d": scen_d, "bulk_arrow": scen_bulk, "bpic2012": scen_bpic,
         "sql_rebuild": scen_sql_rebuild, "asof": scen_asof, "peak_rss": scen_peak_rss,
+        "upcast": scen_upcast, "time_travel": scen_time_travel,
     }
     for key, fn in table.items():
         if key in chosen:

@@ -16,7 +16,8 @@ BLOCKS = re.findall(r"```python\n(.*?)```", README.read_text(), flags=re.S)
 def test_readme_block_runs(index: int, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.chdir(tmp_path)
     namespace: dict[str, object] = {"__name__": "readme"}
-    exec(compile(BLOCKS[index], f"README.md block {index}", "exec"), namespace)
+    # dont_inherit: this test module's `from __future__ import annotations` must not leak in
+    exec(compile(BLOCKS[index], f"README.md block {index}", "exec", dont_inherit=True), namespace)
 
 
 def test_readme_has_examples() -> None:

@@ -11,6 +11,8 @@ __all__ = [
     "EventInfo",
     "ModelInfo",
     "ProjectionInfo",
+    "QueryInfo",
+    "SagaInfo",
 ]
 
 
@@ -55,6 +57,27 @@ class ProjectionInfo:
 
 
 @dataclass(frozen=True, slots=True)
+class QueryInfo:
+    name: str
+    class_name: str
+    fields: tuple[str, ...]
+    has_handler: bool
+    json_schema: dict[str, Any]
+
+
+@dataclass(frozen=True, slots=True)
+class SagaInfo:
+    name: str
+    class_name: str
+    correlation: str
+    starts: tuple[str, ...]
+    reacts: tuple[str, ...]
+    steps: tuple[str, ...]
+    compensations: tuple[str | None, ...]
+    waits_for: tuple[str | None, ...]
+
+
+@dataclass(frozen=True, slots=True)
 class ModelInfo:
     """Everything a Model declares, as frozen data (for reprs, graphs, export)."""
 
@@ -63,6 +86,9 @@ class ModelInfo:
     commands: tuple[CommandInfo, ...]
     aggregates: tuple[AggregateInfo, ...]
     projections: tuple[ProjectionInfo, ...]
+    queries: tuple[QueryInfo, ...] = ()
+    use_cases: tuple[str, ...] = ()
+    sagas: tuple[SagaInfo, ...] = ()
 
     def as_dict(self) -> dict[str, Any]:
         from dataclasses import asdict

@@ -9,9 +9,10 @@ from __future__ import annotations
 
 from typing import Any, ClassVar
 
+import pydantic
 from pydantic import BaseModel, ConfigDict
 
-__all__ = ["Command", "Event", "GenericEvent", "Message", "message_type"]
+__all__ = ["Command", "Event", "GenericEvent", "Message", "Query", "message_type"]
 
 
 class Message(BaseModel):
@@ -43,8 +44,36 @@ class Event(Message):
     """
 
 
-class Command(Message):
-    """Base class of commands: a request to change state, named in the imperative."""
+class _Validated(Message):
+    """A message whose constructor reports ALL failures as one project ValidationError."""
+
+    def __init__(self, /, **data: Any) -> None:
+        try:
+            super().__init__(**data)
+        except pydantic.ValidationError as exc:
+            from allframe_lab.model.validation import ValidationError, field_errors
+
+            raise ValidationError(type(self).__message_type__ or type(self).__name__,
+                                  field_errors(exc)) from None
+
+    @classmethod
+    def model_validate(cls, obj: Any, *args: Any, **kwargs: Any) -> Any:
+        """Validate a mapping (or instance); failures raise the project ValidationError."""
+        if isinstance(obj, dict) and not args and not kwargs:
+            return cls(**obj)
+        return super().model_validate(obj, *args, **kwargs)
+
+
+class Command(_Validated):
+    """Base class of commands: a request to change state, named in the imperative.
+
+    Constructing an invalid command raises :class:`~allframe_lab.errors.ValidationError`
+    with every failed constraint (see :mod:`allframe_lab.model.constraints`).
+    """
+
+
+class Query(_Validated):
+    """Base class of queries: a request to read, answered by a query handler from projections."""
 
 
 class GenericEvent(Event):

@@ -28,13 +28,17 @@ from allframe_lab.model.info import (
     EventInfo,
     ModelInfo,
     ProjectionInfo,
+    QueryInfo,
+    SagaInfo,
 )
-from allframe_lab.model.messages import Command, Event
+from allframe_lab.model.messages import Command, Event, Query
 from allframe_lab.model.projection import Projection, SqlProjection
+from allframe_lab.model.versioning import UpcasterChain, build_chain, check_step
 
 __all__ = ["CommandRoute", "Model"]
 
 T = TypeVar("T", bound=type)
+F = TypeVar("F", bound=Callable[..., Any])
 Upcaster = Callable[[dict[str, Any]], dict[str, Any]]
 
 
@@ -95,6 +99,12 @@ class Model:
         self._snapshot_every: dict[str, int | None] = {}
         self._projections: dict[str, type[Projection] | SqlProjection] = {}
         self._upcasters: dict[tuple[str, int], Upcaster] = {}
+        self._chains: dict[str, UpcasterChain] = {}
+        self._snapshot_after_replay: dict[str, int | None] = {}
+        self._queries: dict[str, type[Query]] = {}
+        self._query_handlers: dict[str, Callable[..., Any]] = {}
+        self._use_cases: dict[str, Callable[..., Any]] = {}
+        self._sagas: dict[str, type] = {}
 
     # ------------------------------------------------------------------ declarations
     def _register(self, table: dict[str, Any], kind: str, name: str, value: Any) -> None:
@@ -118,11 +128,37 @@ class Model:
             decorator is used bare, but an explicit name survives class renames).
         version : int, default 1
             The schema version of this class. Older stored versions are upcast on read.
+            Every step ``v -> v+1`` below ``version`` must be covered, when the class is
+            declared, by an upcaster (inline ``@upcasts(from_version=v)``, or
+            ``@model.upcaster(name, from_version=v)`` declared before) or by fields marked
+            ``added_in(v+1, ...)`` / ``renamed_from(..., in_version=v+1)``.
 
         Raises
         ------
         ModelDefinitionError
-            If the class is not an :class:`Event` subclass or ``version < 1``.
+            If the class is not an :class:`Event` subclass, ``version < 1``, or the upcaster
+            chain has a gap, a step declared twice, or a step past ``version`` or backwards.
+
+        Examples
+        --------
+        >>> from allframe_lab import Model, Event, added_in, upcasts
+        >>> m = Model("users")
+        >>> @m.event("UserCreated", version=3)
+        ... class UserCreated(Event):
+        ...     full_name: str
+        ...     email: str = added_in(3, default="")
+        ...     @upcasts(from_version=1)
+        ...     def rename(data):
+        ...         return {"full_name": data["name"]}
+        >>> m.decode("UserCreated", 1, {"name": "ann"})
+        UserCreated(full_name='ann', email='')
+        >>> @m.event("UserRenamed", version=2)  # doctest: +ELLIPSIS
+        ... class UserRenamed(Event):
+        ...     full_name: str
+        Traceback (most recent call last):
+        ...
+        allframe_lab.errors.ModelDefinitionError: the upcaster chain of UserRenamed ...
+          - UserRenamed is declared at version 2, but nothing moves a payload from v1 to v2. ...
         """
         if isinstance(name, type):
             return self.event(None)(name)
@@ -135,9 +171,11 @@ class Model:
             if not isinstance(version, int) or version < 1:
                 raise ModelDefinitionError(f"event version must be an int >= 1, got {version!r}")
             type_name = name or cls.__name__
+            chain = build_chain(type_name, cls, version, self._standalone(type_name))
             type.__setattr__(cls, "__message_type__", type_name)
             type.__setattr__(cls, "__schema_version__", version)
             self._register(self._events, "event", type_name, cls)
+            self._chains[type_name] = chain
             return cls
 
         return decorate
@@ -191,6 +229,7 @@ class Model:
         /,
         *,
         snapshot_every: int | None = None,
+        snapshot_after_replay: int | None = None,
         state_version: int = 1,
     ) -> Any:
         """Declare an aggregate class (a subclass of :class:`Aggregate`).
@@ -201,8 +240,13 @@ class Model:
             The aggregate's name.
         snapshot_every : int, optional
             Take a snapshot every this many events (overrides the App's default).
+        snapshot_after_replay : int, optional
+            Take a snapshot after a load that replayed more than this many events
+            (overrides the App's default).
         state_version : int, default 1
-            Version of the state's schema; snapshots of another version are ignored.
+            Version of the state's schema; snapshots of another version are ignored (and
+            rebuilt). Snapshots also store a fingerprint of the state's JSON Schema, so a
+            changed schema is detected even when this number is not raised.
         """
         if isinstance(name, type):
             return self.aggregate(None)(name)
@@ -215,6 +259,9 @@ class Model:
                 )
             if snapshot_every is not None and snapshot_every < 1:
                 raise ModelDefinitionError(f"snapshot_every must be >= 1, got {snapshot_every}")
+            if snapshot_after_replay is not None and snapshot_after_replay < 1:
+                raise ModelDefinitionError(
+                    f"snapshot_after_replay must be >= 1, got {snapshot_after_replay}")
             type_name = name or cls.__name__
             type.__setattr__(cls, "__aggregate_type__", type_name)
             type.__setattr__(cls, "__state_version__", state_version)
@@ -224,6 +271,7 @@ class Model:
                 type.__delattr__(cls, "__apply_fns__")
             self._register(self._aggregates, "aggregate", type_name, cls)
             self._snapshot_every[type_name] = snapshot_every
+            self._snapshot_after_replay[type_name] = snapshot_after_replay
             return cls
 
         return decorate
@@ -297,27 +345,167 @@ class Model:
         self._register(self._projections, "projection", name, proj)
         return proj
 
-    def upcaster(self, event: str, /, *, from_version: int) -> Callable[[Upcaster], Upcaster]:
+    def upcaster(self, event: str, /, *, from_version: int,
+                 to_version: int | None = None) -> Callable[[Upcaster], Upcaster]:
         """Declare a pure function that moves a stored payload from ``from_version`` to the next.
+
+        Declare it *before* the event class whose chain needs it (the chain is checked when
+        the event is declared), or inline in the class with
+        :func:`~allframe_lab.model.versioning.upcasts`. Declaring a step again replaces it
+        (with a :class:`~allframe_lab.errors.RedefinitionWarning`).
+
+        Parameters
+        ----------
+        event : str
+            The event's type name.
+        from_version : int
+            The version the function reads; it returns version ``from_version + 1``.
+        to_version : int, optional
+            Must be ``from_version + 1`` when given.
+
+        Raises
+        ------
+        ModelDefinitionError
+            If the step goes backwards or skips versions, or (for an event already declared
+            at a later version) the step is also declared inline.
 
         Examples
         --------
         >>> from allframe_lab import Model, Event
         >>> m = Model("users")
+        >>> @m.upcaster("UserCreated", from_version=1)
+        ... def rename(data):
+        ...     return {"full_name": data["name"]}
+        >>> @m.event("UserCreated", version=2)
+        ... class UserCreated(Event):
+        ...     full_name: str
+        >>> m.decode("UserCreated", 1, {"name": "ann"})
+        UserCreated(full_name='ann')
+        """
+        check_step(f"@{self.name}.upcaster({event!r})", from_version, to_version)
+
+        def decorate(fn: Upcaster) -> Upcaster:
+            if not callable(fn):
+                raise ModelDefinitionError(f"@model.upcaster needs a function, got {fn!r}")
+            cls = self._events.get(event)
+            if cls is not None and from_version >= cls.__schema_version__:
+                cls = None  # ahead of a version bump: checked when the event is re-declared
+            if cls is not None:  # re-check the declared event's chain with this step
+                standalone = {**self._standalone(event), from_version: fn}
+                chain = build_chain(event, cls, cls.__schema_version__, standalone)
+            key = (event, from_version)
+            if key in self._upcasters:
+                warnings.warn(
+                    f"upcaster {event} v{from_version} -> v{from_version + 1} redefined in "
+                    f"model {self.name!r}; the new function replaces it",
+                    RedefinitionWarning, stacklevel=2)
+            self._upcasters[key] = fn
+            if cls is not None:
+                self._chains[event] = chain
+            return fn
+
+        return decorate
+
+    def _standalone(self, event: str) -> dict[int, Upcaster]:
+        return {v: fn for (e, v), fn in self._upcasters.items() if e == event}
+
+    def upcaster_chain(self, event: str, /) -> UpcasterChain:
+        """The validated upcaster chain of a declared event type (its steps and their sources).
+
+        Examples
+        --------
+        >>> from allframe_lab import Model, Event, added_in
+        >>> m = Model("users")
         >>> @m.event("UserCreated", version=2)
         ... class UserCreated(Event):
         ...     name: str
-        ...     email: str = ""
-        >>> @m.upcaster("UserCreated", from_version=1)
-        ... def add_email(data):
-        ...     return {**data, "email": ""}
-        >>> m.decode("UserCreated", 1, {"name": "ann"})
-        UserCreated(name='ann', email='')
+        ...     email: str = added_in(2, default="")
+        >>> m.upcaster_chain("UserCreated")
+        <UpcasterChain UserCreated v1->v2: v1->v2: add email>
+        """
+        if event not in self._events:
+            raise UnknownEventTypeError(event, self._events)
+        return self._chains[event]
+
+    def query(self, name: str | type | None = None, /) -> Any:
+        """Declare a query class (a subclass of :class:`Query`) under a stable name.
+
+        Answer it with a function marked ``@model.query_handler(name)``.
+        """
+        if isinstance(name, type):
+            return self.query(None)(name)
+
+        def decorate(cls: T) -> T:
+            if not (isinstance(cls, type) and issubclass(cls, Query)):
+                raise ModelDefinitionError(
+                    f"@{self.name}.query needs a subclass of allframe_lab.Query, got {cls!r}"
+                )
+            type_name = name or cls.__name__
+            type.__setattr__(cls, "__message_type__", type_name)
+            self._register(self._queries, "query", type_name, cls)
+            return cls
+
+        return decorate
+
+    def query_handler(self, query: str, /) -> Callable[[F], F]:
+        """Declare the function that answers a query: ``fn(query, reads) -> result``.
+
+        ``reads`` is a :class:`~allframe_lab.runtime.queries.ReadSide`: projections as
+        tables, the query DSL and raw SQL, caught up to the caller's last write.
         """
 
-        def decorate(fn: Upcaster) -> Upcaster:
-            self._upcasters[(event, from_version)] = fn
+        def decorate(fn: F) -> F:
+            self._register(self._query_handlers, "query handler", query, fn)
             return fn
+
+        return decorate
+
+    def use_case(self, command: str, /) -> Callable[[F], F]:
+        """Declare a free function that handles a command: ``fn(command, uow) -> None``.
+
+        A use case may touch several aggregates: ``uow.handle(other_command)`` runs an
+        aggregate's command handler, and everything it decides is appended in ONE transaction
+        when the use case returns (all or nothing). ``uow.load(aggregate, stream_id)`` reads.
+        """
+
+        def decorate(fn: F) -> F:
+            if command not in self._commands:
+                raise ModelDefinitionError(
+                    f"declare command {command!r} with @{self.name}.command before its use case"
+                )
+            self._register(self._use_cases, "use case", command, fn)
+            return fn
+
+        return decorate
+
+    def saga(self, name: str | None = None, /, *, correlation: str) -> Any:
+        """Declare a saga (process manager): a subclass of :class:`~allframe_lab.model.saga.Saga`.
+
+        Parameters
+        ----------
+        name : str
+            The saga's name (its instances and checkpoint are stored under it).
+        correlation : str
+            The event payload field whose value identifies an instance (e.g. ``transfer_id``).
+
+        Raises
+        ------
+        ModelDefinitionError
+            If the class has no ``@starts`` method or names a missing compensation.
+        """
+        from allframe_lab.model.saga import Saga, collect_saga
+
+        def decorate(cls: T) -> T:
+            if not (isinstance(cls, type) and issubclass(cls, Saga)):
+                raise ModelDefinitionError(
+                    f"@{self.name}.saga needs a subclass of allframe_lab.Saga, got {cls!r}"
+                )
+            collect_saga(cls)
+            type_name = name or cls.__name__
+            type.__setattr__(cls, "__saga_name__", type_name)
+            type.__setattr__(cls, "__correlation__", correlation)
+            self._register(self._sagas, "saga", type_name, cls)
+            return cls
 
         return decorate
 
@@ -337,6 +525,22 @@ class Model:
     @property
     def projections(self) -> Mapping[str, type[Projection] | SqlProjection]:
         return MappingProxyType(self._projections)
+
+    @property
+    def queries(self) -> Mapping[str, type[Query]]:
+        return MappingProxyType(self._queries)
+
+    @property
+    def query_handlers(self) -> Mapping[str, Callable[..., Any]]:
+        return MappingProxyType(self._query_handlers)
+
+    @property
+    def use_cases(self) -> Mapping[str, Callable[..., Any]]:
+        return MappingProxyType(self._use_cases)
+
+    @property
+    def sagas(self) -> Mapping[str, type]:
+        return MappingProxyType(self._sagas)
 
     def event_class(self, name: str, /) -> type[Event]:
         """The class registered for an event type name.
@@ -369,6 +573,10 @@ class Model:
 
     def snapshot_every(self, aggregate: str) -> int | None:
         return self._snapshot_every.get(aggregate)
+
+    def snapshot_after_replay(self, aggregate: str) -> int | None:
+        """The aggregate's own replay threshold for snapshots (``None``: the App's)."""
+        return self._snapshot_after_replay.get(aggregate)
 
     def route(self, command: Command | str, /) -> CommandRoute:
         """Find the aggregate method that handles a command (by the command's type name).
@@ -415,25 +623,76 @@ class Model:
             data = self.upcast(type_name, schema_version, target, data)
         return cls.model_validate(data)
 
-    def upcast(
-        self, type_name: str, from_version: int, to_version: int, data: Mapping[str, Any]
-    ) -> dict[str, Any]:
-        """Apply the upcaster chain ``from_version -> ... -> to_version`` to a payload."""
+    def upcaster_function(self, type_name: str, from_version: int, /
+                          ) -> Callable[[dict[str, Any]], dict[str, Any]] | None:
+        """One function upcasting a payload of ``from_version`` to the declared version.
+
+        ``None`` if the payload validates as it is (same version, or the remaining steps only
+        add fields with defaults). The function may change the dict it gets: pass one you own.
+
+        Raises
+        ------
+        ModelDefinitionError
+            If ``from_version`` is newer than the declared version, or below 1.
+        """
+        cls = self._events[type_name]
+        target = cls.__schema_version__
+        if from_version == target:
+            return None
+        self._check_upcast(type_name, from_version, target)
+        chain = self._chains[type_name]
+        if not chain.needs_transform(from_version):
+            return None
+        return chain.function(from_version)
+
+    def _check_upcast(self, type_name: str, from_version: int, to_version: int) -> None:
         if from_version > to_version:
             raise ModelDefinitionError(
                 f"stored {type_name} has schema version {from_version}, newer than the declared "
-                f"{to_version}; declare @model.event({type_name!r}, version={from_version})"
+                f"{to_version}; declare @model.event({type_name!r}, version={from_version}) "
+                "(the data was written by a newer model)"
             )
-        out = dict(data)
-        for v in range(from_version, to_version):
-            step = self._upcasters.get((type_name, v))
-            if step is None:
-                raise ModelDefinitionError(
-                    f"no upcaster for {type_name} v{v} -> v{v + 1}; declare "
-                    f"@model.upcaster({type_name!r}, from_version={v})"
-                )
-            out = step(out)
-        return out
+        if from_version < 1:
+            raise ModelDefinitionError(f"stored {type_name} has schema version {from_version}; "
+                                       "versions start at 1")
+
+    def upcast(
+        self, type_name: str, from_version: int, to_version: int, data: Mapping[str, Any]
+    ) -> dict[str, Any]:
+        """Apply the upcaster chain ``from_version -> ... -> to_version`` to a copy of a payload.
+
+        Raises
+        ------
+        UnknownEventTypeError
+            If the event type is not declared.
+        ModelDefinitionError
+            If ``from_version`` is newer than ``to_version``, or ``to_version`` is past the
+            declared version.
+
+        Examples
+        --------
+        >>> from allframe_lab import Model, Event, added_in, renamed_from
+        >>> m = Model("users")
+        >>> @m.event("UserCreated", version=3)
+        ... class UserCreated(Event):
+        ...     full_name: str = renamed_from("name", in_version=2)
+        ...     email: str = added_in(3, default="")
+        >>> m.upcast("UserCreated", 1, 2, {"name": "ann"})
+        {'full_name': 'ann'}
+        >>> m.upcast("UserCreated", 1, 3, {"name": "ann"})
+        {'full_name': 'ann', 'email': ''}
+        """
+        self._check_upcast(type_name, from_version, to_version)
+        if from_version == to_version:
+            return dict(data)
+        if type_name not in self._events:
+            raise UnknownEventTypeError(type_name, self._events)
+        chain = self._chains[type_name]
+        if to_version > chain.version:
+            raise ModelDefinitionError(
+                f"{type_name} is declared at version {chain.version}; cannot upcast to "
+                f"v{to_version}")
+        return chain.upcast(data, from_version, to_version)
 
     # ------------------------------------------------------------------ introspection
     def info(self) -> ModelInfo:
@@ -463,7 +722,20 @@ class Model:
             else ProjectionInfo(n, "python", p.__table__, p.__key__, tuple(p.__appliers__), None)
             for n, p in self._projections.items()
         )
-        return ModelInfo(self.name, events, commands, aggregates, projections)
+        queries = tuple(
+            QueryInfo(n, q.__name__, tuple(q.model_fields), n in self._query_handlers,
+                      q.model_json_schema())
+            for n, q in self._queries.items()
+        )
+        sagas = tuple(
+            SagaInfo(n, c.__name__, c.__correlation__, tuple(c.__starts__),
+                     tuple(c.__reacts__), tuple(st.name for st in c.__steps__),
+                     tuple(st.compensate for st in c.__steps__),
+                     tuple(st.wait_for for st in c.__steps__))
+            for n, c in self._sagas.items()
+        )
+        return ModelInfo(self.name, events, commands, aggregates, projections, queries,
+                         tuple(self._use_cases), sagas)
 
     def __repr__(self) -> str:
         return (

@@ -9,7 +9,7 @@ from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from allframe_lab.errors import EventDecodeError, UnknownEventTypeError
+from allframe_lab.errors import EventDecodeError, ModelError, UnknownEventTypeError
 from allframe_lab.model import Event, Model
 from allframe_lab.store import EventStore, RecordedEvent
 
@@ -19,20 +19,62 @@ RowDecoder = Callable[[str], Event]
 
 
 class EventDecoder:
-    """Turns stored payloads into event objects; caches one decoder per (type, schema version)."""
+    """Turns stored payloads into event objects; caches one decoder per (type, schema version).
+
+    Old schema versions are upcast here, on read: payloads of one (type, version) are parsed,
+    passed through the type's upcaster chain one by one, then validated in one call.
+    """
 
     def __init__(self, model: Model) -> None:
         self.model = model
         self._json: dict[tuple[str, int], tuple[type, RowDecoder]] = {}
         self._batch: dict[tuple[str, int], tuple[type, Callable[[str], list[Event]] | None]] = {}
         self._python: dict[str, tuple[type, Callable[[Any], list[Event]]]] = {}
+        self._upcasters: dict[tuple[str, int], tuple[type, Any]] = {}
 
     def decode(self, rec: RecordedEvent) -> Event:
-        """Decode a :class:`RecordedEvent` (upcasting old schema versions)."""
+        """Decode a :class:`RecordedEvent` (upcasting old schema versions).
+
+        Raises
+        ------
+        UnknownEventTypeError
+            If the type is not declared (and the model has no fallback).
+        EventDecodeError
+            If the payload does not fit its class, or an upcaster raised.
+        """
         try:
             return self.model.decode(rec.type, rec.schema_version, rec.data)
         except UnknownEventTypeError as exc:
             raise UnknownEventTypeError(rec.type, exc.known, position=rec.position) from None
+        except ModelError:
+            raise
+        except Exception as exc:
+            raise EventDecodeError(rec.type, rec.schema_version, rec.position,
+                                   _problem(exc)) from exc
+
+    def upcaster(self, type_name: str, schema_version: int, position: int
+                 ) -> Callable[[dict[str, Any]], dict[str, Any]] | None:
+        """The function upcasting payloads of ``(type, version)``, or ``None`` if they
+        validate as stored (cached per class)."""
+        cls = self._class_for(type_name, position)
+        key = (type_name, schema_version)
+        hit = self._upcasters.get(key)
+        if hit is not None and hit[0] is cls:
+            return hit[1]  # type: ignore[no-any-return]
+        fn = None
+        if cls is self.model.events.get(type_name) and cls.__schema_version__ != schema_version:
+            fn = self.model.upcaster_function(type_name, schema_version)
+        self._upcasters[key] = (cls, fn)
+        return fn
+
+    def _list_validator(self, type_name: str, cls: type) -> Callable[[Any], list[Event]]:
+        hit = self._python.get(type_name)
+        if hit is None or hit[0] is not cls:
+            from pydantic import TypeAdapter
+
+            hit = self._python[type_name] = (
+                cls, TypeAdapter(list[cls]).validate_python)  # type: ignore[valid-type]
+        return hit[1]
 
     def decode_records(self, records: list[RecordedEvent]) -> list[Event]:
         """Decode records; payloads of one (type, schema version) are validated in one call."""
@@ -43,46 +85,48 @@ class EventDecoder:
         for (type_name, version), idx in groups.items():
             first = records[idx[0]]
             cls = self._class_for(type_name, first.position)
-            plain = cls is not self.model.events.get(type_name) or \
-                cls.__schema_version__ == version
-            if plain and len(idx) > 1:
-                hit = self._python.get(type_name)
-                if hit is None or hit[0] is not cls:
-                    from pydantic import TypeAdapter
-
-                    hit = self._python[type_name] = (
-                        cls, TypeAdapter(list[cls]).validate_python)  # type: ignore[valid-type]
+            up = self.upcaster(type_name, version, first.position)
+            if len(idx) > 1:
+                validate = self._list_validator(type_name, cls)
                 try:
-                    for i, e in zip(idx, hit[1]([records[i].data for i in idx]), strict=True):
+                    if up is None:
+                        payloads = [records[i].data for i in idx]
+                    else:
+                        payloads = [up(dict(records[i].data)) for i in idx]
+                    for i, e in zip(idx, validate(payloads), strict=True):
                         events[i] = e
                     continue
-                except ValueError:
+                except Exception:
                     pass  # decoded one by one below, to name the failing position
             for i in idx:
-                try:
-                    events[i] = self.decode(records[i])
-                except UnknownEventTypeError:
-                    raise
-                except ValueError as exc:
-                    raise EventDecodeError(type_name, version, records[i].position,
-                                           str(exc)) from exc
+                events[i] = self.decode(records[i])
         return events
 
     def batch_decoder(self, type_name: str, schema_version: int,
                       position: int) -> Callable[[str], list[Event]] | None:
-        """A function from a JSON array of payloads to events (``None`` if upcasting is
-        needed: those are decoded one by one)."""
+        """A function from a JSON array of payloads to events.
+
+        Payloads of an old schema version are parsed, upcast one by one and validated in
+        one call. Never ``None`` for a known type (kept in the signature for callers that
+        fall back to row-by-row decoding).
+        """
         cls = self._class_for(type_name, position)
         key = (type_name, schema_version)
         hit = self._batch.get(key)
         if hit is not None and hit[0] is cls:  # a re-run cell may have replaced the class
             return hit[1]
-        if cls is self.model.events.get(type_name) and cls.__schema_version__ != schema_version:
-            fn: Callable[[str], list[Event]] | None = None
-        else:
+        up = self.upcaster(type_name, schema_version, position)
+        fn: Callable[[str], list[Event]] | None
+        if up is None:
             from pydantic import TypeAdapter
 
             fn = TypeAdapter(list[cls]).validate_json  # type: ignore[valid-type]
+        else:
+            validate = self._list_validator(type_name, cls)
+
+            def fn(text: str, _up: Any = up, _validate: Any = validate) -> list[Event]:
+                # json.loads builds dicts ~3x faster than pydantic_core.from_json here
+                return _validate([_up(d) for d in json.loads(text)])  # type: ignore[no-any-return]
         self._batch[key] = (cls, fn)
         return fn
 
@@ -99,14 +143,25 @@ class EventDecoder:
         hit = self._json.get(key)
         if hit is not None and hit[0] is cls:  # a re-run cell may have replaced the class
             return hit[1]
-        model = self.model
-        if cls is not model.events.get(type_name) or cls.__schema_version__ == schema_version:
+        up = self.upcaster(type_name, schema_version, position)
+        if up is None:
             fn: RowDecoder = cls.model_validate_json
         else:
-            def fn(text: str, _t: str = type_name, _v: int = schema_version) -> Event:
-                return model.decode(_t, _v, json.loads(text))
+            validate = cls.model_validate
+
+            def fn(text: str, _up: Any = up, _validate: Any = validate) -> Event:
+                return _validate(_up(json.loads(text)))  # type: ignore[no-any-return]
         self._json[key] = (cls, fn)
         return fn
+
+
+def _problem(exc: BaseException) -> str:
+    """How a payload failed: pydantic's message, or the upcaster's exception."""
+    from pydantic import ValidationError
+
+    if isinstance(exc, ValidationError):
+        return str(exc)
+    return f"an upcaster raised {type(exc).__name__}: {exc}"
 
 
 @contextmanager
@@ -190,7 +245,7 @@ def _decode_row_events(
             texts = [rows[i][5] for i in idx]
             try:
                 decoded = batch("[" + ",".join(texts) + "]")
-            except ValueError:
+            except Exception:
                 decoded = None  # find the failing row below, with its position
             if decoded is not None:
                 for i, e in zip(idx, decoded):
@@ -203,8 +258,10 @@ def _decode_row_events(
         for i in idx:
             try:
                 events[i] = fn(rows[i][5])
-            except ValueError as exc:
-                raise EventDecodeError(type_name, version, rows[i][0], str(exc)) from exc
+            except ModelError:
+                raise
+            except Exception as exc:
+                raise EventDecodeError(type_name, version, rows[i][0], _problem(exc)) from exc
     return events
 
 

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable, Mapping
+from concurrent.futures import Future
 from datetime import datetime
 from functools import cached_property
 from typing import TYPE_CHECKING, Any
 
 from allframe_lab.errors import AggregateNotFoundError, CommandError, ConcurrencyError
-from allframe_lab.model import Aggregate, Command, Event, Model
+from allframe_lab.model import Aggregate, Command, Event, Model, Query
 from allframe_lab.runtime._decode import EventDecoder
 from allframe_lab.runtime.clock import Clock, SystemClock
 from allframe_lab.runtime.ids import IdFactory, RandomIds
@@ -18,7 +19,11 @@ from allframe_lab.store import NO_STREAM, AsOf, EventStore, NewEvent, RecordedEv
 if TYPE_CHECKING:  # pragma: no cover
     import pandas as pd
 
+    from allframe_lab.runtime.bus import CommandBus
     from allframe_lab.runtime.projections import ProjectionHandle, ProjectionRunner
+    from allframe_lab.runtime.queries import QueryBus, ReadSide
+    from allframe_lab.runtime.sagas import SagaRunner
+    from allframe_lab.runtime.subscriptions import Subscription, Subscriptions
 
 __all__ = ["App", "PointInTime"]
 
@@ -99,6 +104,8 @@ class App:
         self.repository = Repository(model, store, snapshot_every=snapshot_every,
                                      decoder=self.decoder)
         self.last_position = 0
+        if model.sagas and not getattr(store, "read_only", False):
+            self.sagas.start()
 
     # -------------------------------------------------------------- commands
     def handle(self, command: Command, /) -> list[RecordedEvent]:
@@ -134,6 +141,7 @@ class App:
             agg.apply(event, rec)
         self.repository.after_append(agg, old_version)
         self.last_position = recorded[-1].position
+        self._published()
         return recorded
 
     def handle_many(self, commands: Iterable[Command], /) -> list[list[RecordedEvent]]:
@@ -169,9 +177,91 @@ class App:
         flat = [r for recs in recorded for r in recs]
         if flat:
             self.last_position = flat[-1].position
+            self._published()
         return recorded
 
-    def _decide(self, command: Command, working: dict[tuple[str, str], Aggregate]) -> Any:
+    # -------------------------------------------------------------- command bus
+    @cached_property
+    def bus(self) -> CommandBus:
+        """The command bus (middleware chain: validation, idempotency, retry on conflict)."""
+        from allframe_lab.runtime.bus import CommandBus
+
+        return CommandBus(self)
+
+    def dispatch(
+        self,
+        command: Command | str,
+        payload: Mapping[str, Any] | None = None,
+        /,
+        *,
+        idempotency_key: str | None = None,
+        correlation_id: str | None = None,
+        causation_id: str | None = None,
+        metadata: Mapping[str, Any] | None = None,
+    ) -> list[RecordedEvent]:
+        """Send a command through the command bus and return the events it recorded.
+
+        Parameters
+        ----------
+        command : Command or str
+            A command object, or a command type name with ``payload``.
+        payload : mapping, optional
+            The command's fields when ``command`` is a name; validated with every error
+            collected.
+        idempotency_key : str, optional
+            Dispatching the same key again returns the original events and appends nothing;
+            the key is stored with the events and survives a restart.
+        correlation_id : str, optional
+            The request this command belongs to (default: the command's own id).
+        causation_id : str, optional
+            The id of the message that caused this command.
+        metadata : mapping, optional
+            Extra metadata copied into every recorded event.
+
+        Returns
+        -------
+        list of RecordedEvent
+            Each event's metadata carries ``command``, ``command_id``, ``correlation_id`` and
+            ``causation_id`` (the command id).
+
+        Raises
+        ------
+        UnknownNameError
+            The command is not declared (the message lists the known ones).
+        ValidationError
+            The payload is invalid; ``.errors`` holds every failure.
+        DomainError
+            A handler refused the command (``.command`` and ``.stream_id`` say which).
+        IdempotencyError
+            The key was used before with another command or payload.
+        ConcurrencyError
+            The stream kept moving after the retries; nothing was written.
+        """
+        return self.bus.dispatch(command, payload, idempotency_key=idempotency_key,
+                                 correlation_id=correlation_id, causation_id=causation_id,
+                                 metadata=metadata)
+
+    def dispatch_many(self, commands: Iterable[Any], /) -> list[list[RecordedEvent]]:
+        """Send commands through the bus and append all their events in ONE transaction.
+
+        Items are Command objects or ``(name, payload)`` pairs. All or nothing: the first
+        failure raises and nothing is written.
+        """
+        return self.bus.dispatch_many(commands)
+
+    def submit(self, command: Command | str, payload: Mapping[str, Any] | None = None, /,
+               **options: Any) -> Future[list[RecordedEvent]]:
+        """Queue a command for the bus's worker thread (applied in submission order)."""
+        return self.bus.submit(command, payload, **options)
+
+    def _published(self) -> None:
+        """Tell live subscriptions and projections that the log grew."""
+        subs = self.__dict__.get("subscriptions")
+        if subs is not None:
+            subs.notify(self.store.head_position)
+
+    def _decide(self, command: Command, working: dict[tuple[str, str], Aggregate],
+                meta: dict[str, Any] | None = None) -> Any:
         """Route a command, load its aggregate, run its handler, build the new events."""
         route = self.model.route(command)
         if route.stream_field is None:
@@ -196,9 +286,10 @@ class App:
         events = _as_events(getattr(agg, route.method)(command), route.command)
         if not events:
             return route, agg, stream_id, expected, events, []
-        command_id = str(self.ids.new_id())
-        meta = {"command": route.command, "correlation_id": command_id,
-                "causation_id": command_id}
+        if meta is None:
+            command_id = str(self.ids.new_id())
+            meta = {"command": route.command, "command_id": command_id,
+                    "correlation_id": command_id, "causation_id": command_id}
         now = self.clock.now()
         new = [NewEvent(e.__message_type__, e.model_dump(mode="json"), e.__schema_version__,
                         meta, now, self.ids.new_id()) for e in events]
@@ -262,6 +353,106 @@ class App:
         """Run SQL over the store's tables (``events``, projections) and return a DataFrame."""
         return self.projections.sql(query, params)
 
+    # -------------------------------------------------------------- subscriptions
+    @cached_property
+    def subscriptions(self) -> Subscriptions:
+        """Subscriptions and followed projections (live after each append)."""
+        from allframe_lab.runtime.subscriptions import Subscriptions
+
+        return Subscriptions(self)
+
+    def subscribe(self, name: str, handler: Callable[..., Any], /, **options: Any
+                  ) -> Subscription:
+        """Deliver the log to ``handler(event[, record])``: catch up, then live.
+
+        See :meth:`Subscriptions.subscribe` for the options. Events the handler fails on are
+        parked (:meth:`dead_letters`) and delivery goes on.
+        """
+        return self.subscriptions.subscribe(name, handler, **options)
+
+    def follow(self, projection: str, /, *, background: bool = False) -> None:
+        """Keep a projection's table up to date after every append (see :meth:`query`)."""
+        self.subscriptions.follow(projection, background=background)
+
+    def dead_letters(self, name: str | None = None, /) -> pd.DataFrame:
+        """Parked events (a subscriber's, or all), with error, traceback and attempts."""
+        return self.subscriptions.dead_letters(name)
+
+    @property
+    def dead_letter_count(self) -> int:
+        """The number of parked events (a gauge for metrics)."""
+        return self.subscriptions.dead_letter_count
+
+    def retry_dead_letters(self, name: str, /, position: int | None = None
+                           ) -> dict[int, str | None]:
+        """Deliver parked events again (after a fix); see :meth:`Subscriptions.retry`."""
+        return self.subscriptions.retry(name, position)
+
+    def discard_dead_letters(self, name: str, /, position: int | None = None) -> int:
+        """Drop parked events of a subscriber; returns how many."""
+        return self.subscriptions.discard(name, position)
+
+    def wait_for(self, position: int | None = None, /, *, timeout: float = 5.0
+                 ) -> dict[str, int]:
+        """Block until live subscriptions and followed projections reach ``position``
+        (default: this App's last write). Raises ConsistencyTimeoutError on timeout."""
+        return self.subscriptions.wait_for(
+            self.last_position if position is None else position, timeout=timeout)
+
+    # -------------------------------------------------------------- sagas
+    @cached_property
+    def sagas(self) -> SagaRunner:
+        """The saga runner: ``app.sagas.start()``, ``.instances()``, ``.fire_due()``."""
+        from allframe_lab.runtime.sagas import SagaRunner
+
+        return SagaRunner(self)
+
+    # -------------------------------------------------------------- queries
+    @cached_property
+    def queries(self) -> QueryBus:
+        """The query bus: queries routed by name to handlers that read projections."""
+        from allframe_lab.runtime.queries import QueryBus
+
+        return QueryBus(self)
+
+    def query(self, query: Query | str, payload: Mapping[str, Any] | None = None, /, *,
+              consistent: bool = True, position: int | None = None,
+              timeout: float = 5.0) -> Any:
+        """Answer a query with its handler, reading projections.
+
+        Parameters
+        ----------
+        query : Query or str
+            A query object, or a query name with ``payload``.
+        consistent : bool, default True
+            Read your writes: projections are brought to ``position`` first (default: the
+            position of this App's last command).
+        position : int, optional
+            The log position the read must reflect.
+        timeout : float, default 5.0
+            Seconds to wait for background projections before
+            :class:`~allframe_lab.errors.ConsistencyTimeoutError`.
+        """
+        return self.queries.ask(query, payload, consistent=consistent, position=position,
+                                timeout=timeout)
+
+    def read(self, *, consistent: bool = True, position: int | None = None,
+             timeout: float = 5.0) -> ReadSide:
+        """The read side: projections as tables, the query DSL and raw SQL."""
+        return self.queries.read_side(consistent=consistent, position=position,
+                                      timeout=timeout)
+
+    def correlation_chain(self, correlation_id: str, /) -> pd.DataFrame:
+        """Every event of one request (a correlation id), in causal order, as a DataFrame.
+
+        Columns: position, stream_id, version, type, command, command_id, causation_id,
+        command_causation_id (the event that made a saga send the command), depth (0 for the
+        events of the originating command, +1 per saga hop).
+        """
+        from allframe_lab.runtime.frames import correlation_frame
+
+        return correlation_frame(self.store, correlation_id)
+
     # -------------------------------------------------------------- time travel
     def as_of(self, *, position: int | None = None,
               timestamp: datetime | str | None = None) -> PointInTime:
@@ -305,7 +496,11 @@ class App:
         return streams_frame(self.store.streams(prefix=prefix, limit=limit))
 
     def close(self) -> None:
-        """Close the store."""
+        """Stop background workers and close the store."""
+        if "bus" in self.__dict__:
+            self.bus.drain()
+        if "subscriptions" in self.__dict__:
+            self.subscriptions.close()
         self.store.close()
 
     def __enter__(self) -> App:

@@ -14,13 +14,16 @@ with an in-memory store they live in a private in-memory DuckDB database.
 from __future__ import annotations
 
 import bisect
+import json
 import threading
+import warnings
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 from allframe_lab.errors import ProjectionError
 from allframe_lab.model import Model, Projection, SqlProjection
+from allframe_lab.runtime import dead_letters
 from allframe_lab.runtime._decode import EventDecoder, gc_paused, iter_decoded
 from allframe_lab.store import AsOf, EventStore
 from allframe_lab.store.duckdb import drain, frame, registered, transaction
@@ -29,7 +32,15 @@ if TYPE_CHECKING:  # pragma: no cover
     import duckdb
     import pandas as pd
 
-__all__ = ["ProjectionHandle", "ProjectionRunner"]
+__all__ = ["ParkedEventWarning", "ProjectionHandle", "ProjectionRunner"]
+
+
+class ParkedEventWarning(RuntimeWarning):
+    """A projection's handler failed on events; they were parked and processing went on."""
+
+
+def _subscriber(name: str) -> str:
+    return f"projection:{name}"
 
 _CHECKPOINTS = """
 CREATE TABLE IF NOT EXISTS projection_checkpoints (
@@ -103,12 +114,16 @@ class ProjectionRunner:
     """
 
     def __init__(self, model: Model, store: EventStore, *, flush_every: int = 50_000,
-                 decoder: EventDecoder | None = None) -> None:
+                 decoder: EventDecoder | None = None, on_error: str = "park") -> None:
         import duckdb
 
         self.model = model
         self.store = store
         self.flush_every = flush_every
+        if on_error not in ("park", "raise"):
+            raise ValueError(f"on_error must be 'park' or 'raise', got {on_error!r}")
+        self.on_error = on_error
+        self._parked: list[tuple[str, Any]] = []  # (name, record) not yet written
         self.decoder = decoder or EventDecoder(model)
         con = getattr(store, "connection", None)
         if con is not None:
@@ -282,6 +297,10 @@ class ProjectionRunner:
                 try:
                     inst.handle(event, rec)
                 except Exception as exc:
+                    if self.on_error == "park":
+                        self._parked.append((name, dead_letters.park_record(
+                            _subscriber(name), rec, exc)))
+                        continue
                     raise ProjectionError(
                         f"projection {name!r} failed on {rec.type} at position "
                         f"{rec.position} (stream {rec.stream_id!r}): {exc!r}; the table keeps its "
@@ -302,7 +321,8 @@ class ProjectionRunner:
         key = decl.__key__
         return {r[key]: r for r in df.astype(object).where(df.notna(), None).to_dict("records")}
 
-    def _flush(self, name: str, decl: type[Projection], inst: Projection, position: int) -> None:
+    def _flush(self, name: str, decl: type[Projection], inst: Projection, position: int | None,
+               extra_writes: dict[tuple[str, str], Any] | None = None) -> None:
         import pyarrow as pa
 
         touched = inst.rows.take_touched()
@@ -323,7 +343,69 @@ class ProjectionRunner:
                 con.execute(f'DELETE FROM "{table}" WHERE "{key}" IN (SELECT k FROM _af_keys)')
             if rows:
                 con.execute(f'INSERT INTO "{table}" BY NAME SELECT {select} FROM _af_up')
-            self._set_checkpoint(con, name, "python", position)
+            if position is not None:
+                self._set_checkpoint(con, name, "python", position)
+            parked = self._take_parked(name, extra_writes)
+            write_state = getattr(self.store, "_write_state_sql", None)
+            if parked and write_state is not None:  # same database: same transaction
+                write_state(con, [(ns, k, None if v is None else json.dumps(v))
+                                  for (ns, k), v in parked.items()])
+        if parked and write_state is None:
+            self.store.put_state(dead_letters.NAMESPACE, {k: v for (_, k), v in parked.items()})
+        if parked:
+            n = sum(1 for v in parked.values() if v is not None)
+            if n:
+                warnings.warn(
+                    f"projection {name!r} parked {n} event(s) its handlers failed on; see "
+                    "app.dead_letters() and retry them after fixing the handler",
+                    ParkedEventWarning, stacklevel=4)
+
+    def _take_parked(self, name: str, extra: dict[tuple[str, str], Any] | None
+                     ) -> dict[tuple[str, str], Any]:
+        mine = [r for n, r in self._parked if n == name]
+        self._parked = [(n, r) for n, r in self._parked if n != name]
+        out = {(dead_letters.NAMESPACE, dead_letters.key(r["subscriber"], r["position"])): r
+               for r in mine}
+        out.update(extra or {})
+        return out
+
+    def retry_parked(self, name: str, position: int | None = None) -> dict[int, str | None]:
+        """Apply parked events of a Python projection again (after fixing its handler).
+
+        Each event that now succeeds is written to the table and removed from the dead
+        letters in one transaction; one that fails again stays parked with its attempt count
+        increased.
+
+        Returns
+        -------
+        dict of int to str or None
+            Position -> ``None`` if it succeeded, else the new error.
+        """
+        decl = self.model.projection_decl(name)
+        if isinstance(decl, SqlProjection):
+            raise ProjectionError(f"{name!r} is a SQL projection: it parks nothing")
+        self._require_writable(name)
+        self.catch_up(name)
+        inst = self._live[name]
+        sub = _subscriber(name)
+        records = [p for p in dead_letters.parked(self.store, sub)
+                   if position is None or p.position == position]
+        writes: dict[tuple[str, str], Any] = {}
+        out: dict[int, str | None] = {}
+        for p in records:
+            rec = next(iter(self.store.read_all(p.position, p.position)))
+            k = (dead_letters.NAMESPACE, dead_letters.key(sub, p.position))
+            try:
+                inst.handle(self.decoder.decode(rec), rec)
+            except Exception as exc:
+                writes[k] = dead_letters.park_record(sub, rec, exc, p.attempts + 1)
+                out[p.position] = f"{type(exc).__name__}: {exc}"
+            else:
+                writes[k] = None
+                out[p.position] = None
+        if writes:
+            self._flush(name, decl, inst, None, extra_writes=writes)
+        return out
 
     def _add_missing_columns(self, con: duckdb.DuckDBPyConnection, table: str,
                              select: str) -> None:

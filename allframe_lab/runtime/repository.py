@@ -1,4 +1,12 @@
-"""The repository: loads aggregates (snapshot + tail, or a full replay) and takes snapshots."""
+"""The repository: loads aggregates (snapshot + tail, or a full replay) and takes snapshots.
+
+Snapshot policy: a snapshot is taken after an append that crosses a multiple of
+``snapshot_every``, and after a load that replayed more than ``snapshot_after_replay`` events
+(an aggregate's own settings win over the repository's). A snapshot is used only if it was
+taken from the same state schema: same aggregate type, same declared ``state_version`` and
+same fingerprint of the state's JSON Schema. Otherwise it is ignored, the stream is replayed
+in full, and a new snapshot replaces it.
+"""
 
 from __future__ import annotations
 
@@ -6,6 +14,7 @@ from datetime import datetime
 
 from allframe_lab.model import Aggregate, Model
 from allframe_lab.model.aggregate import applier, apply_fns
+from allframe_lab.model.versioning import state_fingerprint
 from allframe_lab.runtime._decode import EventDecoder, decode_stream, gc_paused
 from allframe_lab.store import EventStore, Snapshot
 
@@ -21,14 +30,39 @@ class Repository:
     store : EventStore
     snapshot_every : int, optional
         Default snapshot interval (events) for aggregates that do not declare their own.
-        ``None`` takes no snapshots.
+        ``None`` takes no snapshots on append.
+    snapshot_after_replay : int, optional
+        Default replay threshold: a load that replays more than this many events takes a
+        snapshot afterwards. ``None`` takes none on load (except to rebuild an outdated one).
+
+    Examples
+    --------
+    >>> from allframe_lab import Model, Event, Aggregate, applies
+    >>> from allframe_lab.store import InMemoryEventStore, NewEvent
+    >>> m = Model("counter")
+    >>> @m.event("Added")
+    ... class Added(Event):
+    ...     n: int
+    >>> @m.aggregate("Counter", snapshot_after_replay=100)
+    ... class Counter(Aggregate):
+    ...     total: int = 0
+    ...     @applies("Added")
+    ...     def _added(self, e):
+    ...         self.total += e.n
+    >>> store = InMemoryEventStore()
+    >>> _ = store.append("c1", [NewEvent("Added", {"n": 1})] * 150)
+    >>> repo = Repository(m, store)
+    >>> repo.load("Counter", "c1").total, store.load_snapshot("c1").version
+    (150, 150)
     """
 
     def __init__(self, model: Model, store: EventStore, *, snapshot_every: int | None = None,
+                 snapshot_after_replay: int | None = None,
                  decoder: EventDecoder | None = None) -> None:
         self.model = model
         self.store = store
         self.snapshot_every = snapshot_every
+        self.snapshot_after_replay = snapshot_after_replay
         self.decoder = decoder or EventDecoder(model)
         self._cache: dict[tuple[str, str], Aggregate] = {}
 
@@ -59,27 +93,58 @@ class Repository:
         -------
         Aggregate
             A new object (version 0 if the stream does not exist).
+
+        Notes
+        -----
+        Without ``until``, a snapshot is taken after the load if it replayed more than the
+        replay threshold, or if the latest snapshot was ignored because the state schema
+        changed (see the module docstring).
         """
         cls = self.model.aggregate_class(aggregate)
         agg: Aggregate | None = None
+        outdated = False
         if use_snapshots and until is None:
             snap = self.store.load_snapshot(stream_id, max_version=version)
-            if (snap is not None and snap.aggregate_type == cls.__aggregate_type__
-                    and snap.state_version == cls.__state_version__):
-                agg = cls.model_validate(snap.state)
-                agg._version = snap.version
+            if snap is not None:
+                agg = self._from_snapshot(cls, snap)
+                outdated = agg is None
         if agg is None:
             agg = cls()
         agg._stream_id = stream_id
-        self._fold(agg, stream_id, agg.version + 1, version, until)
+        replayed = self._fold(agg, stream_id, agg.version + 1, version, until)
+        if until is None and use_snapshots and agg.version and (
+                outdated or self._replay_due(agg, replayed)):
+            self.take_snapshot(agg)
         return agg
 
+    @staticmethod
+    def _from_snapshot(cls: type[Aggregate], snap: Snapshot) -> Aggregate | None:
+        """The aggregate restored from a snapshot, or ``None`` if the snapshot was taken from
+        another state schema (type, declared state version or schema fingerprint differ)."""
+        if (snap.aggregate_type != cls.__aggregate_type__
+                or snap.state_version != cls.__state_version__
+                or (snap.schema_fingerprint is not None
+                    and snap.schema_fingerprint != state_fingerprint(cls))):
+            return None
+        try:
+            agg = cls.model_validate(snap.state)
+        except ValueError:  # an old snapshot (no fingerprint) that no longer fits the class
+            return None
+        agg._version = snap.version
+        return agg
+
+    def _replay_due(self, agg: Aggregate, replayed: int) -> bool:
+        after = (self.model.snapshot_after_replay(agg.__aggregate_type__)
+                 or self.snapshot_after_replay)
+        return bool(after) and replayed > after  # type: ignore[operator]
+
     def _fold(self, agg: Aggregate, stream_id: str, from_version: int, to_version: int | None,
-              until: datetime | None) -> None:
+              until: datetime | None) -> int:
+        """Apply the stream's events from ``from_version``; returns how many were read."""
         events, records = decode_stream(self.store, self.decoder, stream_id, from_version,
                                         to_version)
         if not events:
-            return
+            return 0
         cls = type(agg)
         fns = apply_fns(cls)
         last = -1
@@ -99,6 +164,7 @@ class Repository:
         if last >= 0:
             agg._version = records[last].version
             agg._stream_id = stream_id
+        return len(events)
 
     def current(self, aggregate: str, stream_id: str, /) -> Aggregate:
         """The aggregate at the stream's head, from the in-memory cache when it is current.
@@ -113,7 +179,9 @@ class Repository:
         if agg is not None and agg.version == head:
             return agg
         if agg is not None and agg.version < head:
-            self._fold(agg, stream_id, agg.version + 1, None, None)
+            replayed = self._fold(agg, stream_id, agg.version + 1, None, None)
+            if self._replay_due(agg, replayed):
+                self.take_snapshot(agg)
         elif head == 0:  # a new stream: nothing to read
             agg = self.model.aggregate_class(aggregate)()
             agg._stream_id = stream_id
@@ -133,12 +201,17 @@ class Repository:
             return None
         return self.take_snapshot(agg)
 
-    def take_snapshot(self, agg: Aggregate) -> Snapshot:
-        """Store the aggregate's state at its current version."""
+    def take_snapshot(self, agg: Aggregate) -> Snapshot | None:
+        """Store the aggregate's state at its current version, with its state version and
+        schema fingerprint (``None``, and nothing stored, on a read-only store)."""
+        if self.store.read_only:
+            return None
         snap = Snapshot(agg.stream_id, agg.version, agg.__aggregate_type__,
-                        agg.__state_version__, agg.state())
+                        agg.__state_version__, agg.state(),
+                        schema_fingerprint=state_fingerprint(type(agg)))
         self.store.save_snapshot(snap)
         return snap
 
     def __repr__(self) -> str:
-        return f"Repository(cached={len(self._cache)}, snapshot_every={self.snapshot_every})"
+        return (f"Repository(cached={len(self._cache)}, snapshot_every={self.snapshot_every}, "
+                f"snapshot_after_replay={self.snapshot_after_replay})")

@@ -23,7 +23,7 @@ import shutil
 import tempfile
 import threading
 import uuid
-from collections.abc import Collection, Iterator, Sequence
+from collections.abc import Collection, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -31,7 +31,7 @@ from typing import TYPE_CHECKING, Any
 
 from allframe_lab.errors import ConcurrencyError, ReadOnlyStoreError, StoreError, StoreLockedError
 from allframe_lab.store._staging import stage
-from allframe_lab.store.port import EventStore
+from allframe_lab.store.port import EventStore, StateWrites
 from allframe_lab.store.records import (
     ExpectedVersion,
     NewEvent,
@@ -73,6 +73,14 @@ CREATE TABLE IF NOT EXISTS snapshots (
     state          JSON NOT NULL,
     recorded_at    TIMESTAMPTZ NOT NULL,
     PRIMARY KEY (stream_id, version)
+);
+ALTER TABLE snapshots ADD COLUMN IF NOT EXISTS schema_fingerprint VARCHAR;
+CREATE TABLE IF NOT EXISTS runtime_state (
+    namespace      VARCHAR NOT NULL,
+    key            VARCHAR NOT NULL,
+    value          JSON NOT NULL,
+    updated_at     TIMESTAMPTZ NOT NULL,
+    PRIMARY KEY (namespace, key)
 );
 """
 
@@ -207,7 +215,7 @@ class DuckDBEventStore(EventStore):
         else:
             self.path = os.fspath(path_or_connection)
             self._con = self._connect(self.path)
-        self._con.execute("SET TimeZone = 'UTC'")
+        self._con.execute("SET TimeZone = 'UTC'; SET enable_progress_bar = false")
         if not self.read_only:
             self._con.execute(SCHEMA)
         self._insert_sql: dict[int, str] = {}
@@ -259,7 +267,7 @@ class DuckDBEventStore(EventStore):
             self._cleanup_copy()
             self.is_snapshot_copy = False
             self._con = self._connect(self.path)
-            self._con.execute("SET TimeZone = 'UTC'")
+            self._con.execute("SET TimeZone = 'UTC'; SET enable_progress_bar = false")
             self._load_versions()
 
     def _load_versions(self) -> None:
@@ -320,7 +328,11 @@ class DuckDBEventStore(EventStore):
         self,
         batches: Sequence[tuple[str, Sequence[NewEvent], int | ExpectedVersion]],
         /,
+        *,
+        state: StateWrites | None = None,
     ) -> list[list[RecordedEvent]]:
+        import duckdb
+
         self._check_writable()
         with self._lock:
             out, pending = stage(batches, self._versions_get, self._head, datetime.now(_UTC))
@@ -332,32 +344,77 @@ class DuckDBEventStore(EventStore):
                                    _dumps(r.metadata) if r.metadata else "{}", r.occurred_at,
                                    r.recorded_at))
             n = len(params) // 10
-            if n:
-                self._insert(n, params, batches)
+            try:
+                if state:
+                    writes = [(ns, k, None if v is None else _dumps(v))
+                              for (ns, k), v in state.items()]
+                    with transaction(self._con, self._lock) as con:
+                        if n:
+                            self._insert(n, params)
+                        self._write_state_sql(con, writes)
+                elif n:
+                    self._insert(n, params)
+            except duckdb.ConstraintException as exc:
+                self._load_versions()  # someone wrote behind our back: resync, report conflict
+                sid = batches[0][0]
+                raise ConcurrencyError(sid, batches[0][2], self._versions.get(sid, 0)) from exc
             self._versions.update(pending)
             self._head += n
             return out
 
+    # -------------------------------------------------------------- runtime state
+    def get_state(self, namespace: str, key: str, /) -> Any | None:
+        with self._lock:
+            try:
+                row = self._con.execute(
+                    "SELECT value::VARCHAR FROM runtime_state WHERE namespace = ? AND key = ?",
+                    [namespace, key]).fetchone()
+            except Exception:  # a read-only file written before runtime state existed
+                return None
+        return None if row is None else json.loads(row[0])
+
+    def put_state(self, namespace: str, items: Mapping[str, Any], /) -> None:
+        self._check_writable()
+        writes = [(namespace, k, None if v is None else _dumps(v)) for k, v in items.items()]
+        if not writes:
+            return
+        with transaction(self._con, self._lock) as con:
+            self._write_state_sql(con, writes)
+
+    def scan_state(self, namespace: str, /) -> dict[str, Any]:
+        with self._lock:
+            try:
+                rows = self._con.execute(
+                    "SELECT key, value::VARCHAR FROM runtime_state WHERE namespace = ? "
+                    "ORDER BY key", [namespace]).fetchall()
+            except Exception:  # a read-only file written before runtime state existed
+                return {}
+        return {k: json.loads(v) for k, v in rows}
+
+    def _write_state_sql(self, con: duckdb.DuckDBPyConnection,
+                     writes: list[tuple[str, str, str | None]]) -> None:
+        now = datetime.now(_UTC)
+        deletes = [(ns, k) for ns, k, v in writes if v is None]
+        upserts = [(ns, k, v, now) for ns, k, v in writes if v is not None]
+        for ns, k in deletes:
+            con.execute("DELETE FROM runtime_state WHERE namespace = ? AND key = ?", [ns, k])
+        if upserts:
+            con.execute("INSERT OR REPLACE INTO runtime_state VALUES "
+                        + ", ".join(["(?, ?, ?, ?)"] * len(upserts)),
+                        [x for row in upserts for x in row])
+
     def _versions_get(self, stream_id: str) -> int:
         return self._versions.get(stream_id, 0)
 
-    def _insert(self, n: int, params: list[Any], batches: Sequence[Any]) -> None:
-        import duckdb
-
-        try:
-            if n <= 256:
-                sql = self._insert_sql.get(n)
-                if sql is None:
-                    row = "(?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
-                    sql = self._insert_sql[n] = "INSERT INTO events VALUES " + ", ".join(
-                        [row] * n)
-                self._con.execute(sql, params)
-            else:
-                self._insert_arrow(params)
-        except duckdb.ConstraintException as exc:
-            self._load_versions()  # someone wrote behind our back: resync, report conflict
-            sid = batches[0][0]
-            raise ConcurrencyError(sid, batches[0][2], self._versions.get(sid, 0)) from exc
+    def _insert(self, n: int, params: list[Any]) -> None:
+        if n <= 256:
+            sql = self._insert_sql.get(n)
+            if sql is None:
+                row = "(?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+                sql = self._insert_sql[n] = "INSERT INTO events VALUES " + ", ".join([row] * n)
+            self._con.execute(sql, params)
+        else:
+            self._insert_arrow(params)
 
     def _insert_arrow(self, params: list[Any]) -> None:
         import pyarrow as pa
@@ -570,30 +627,38 @@ class DuckDBEventStore(EventStore):
         self._check_writable()
         with self._lock:
             self._con.execute(
-                "INSERT OR REPLACE INTO snapshots VALUES (?, ?, ?, ?, ?, ?)",
+                "INSERT OR REPLACE INTO snapshots (stream_id, version, aggregate_type, "
+                "state_version, state, recorded_at, schema_fingerprint) "
+                "VALUES (?, ?, ?, ?, ?, ?, ?)",
                 [snapshot.stream_id, snapshot.version, snapshot.aggregate_type,
                  snapshot.state_version, _dumps(snapshot.state),
-                 snapshot.recorded_at or datetime.now(_UTC)],
+                 snapshot.recorded_at or datetime.now(_UTC), snapshot.schema_fingerprint],
             )
 
     def load_snapshot(
         self, stream_id: str, /, *, max_version: int | None = None
     ) -> Snapshot | None:
-        sql = ("SELECT stream_id, version, aggregate_type, state_version, state::VARCHAR, "
-               "epoch_us(recorded_at) FROM snapshots WHERE stream_id = ?")
+        where = " FROM snapshots WHERE stream_id = ?"
         params: list[Any] = [stream_id]
         if max_version is not None:
-            sql += " AND version <= ?"
+            where += " AND version <= ?"
             params.append(max_version)
+        row = None
         with self._lock:
-            try:
-                row = self._con.execute(sql + " ORDER BY version DESC LIMIT 1",
-                                        params).fetchone()
-            except Exception:  # read-only copy of a file without a snapshots table
-                return None
+            # a read-only file written before fingerprints has no schema_fingerprint column
+            for fingerprint in (", schema_fingerprint", ""):
+                try:
+                    row = self._con.execute(
+                        "SELECT stream_id, version, aggregate_type, state_version, "
+                        f"state::VARCHAR, epoch_us(recorded_at){fingerprint}{where} "
+                        "ORDER BY version DESC LIMIT 1", params).fetchone()
+                    break
+                except Exception:  # read-only copy of a file without a snapshots table
+                    continue
         if row is None:
             return None
-        return Snapshot(row[0], row[1], row[2], row[3], json.loads(row[4]), _dt(row[5]))
+        return Snapshot(row[0], row[1], row[2], row[3], json.loads(row[4]), _dt(row[5]),
+                        row[6] if len(row) > 6 else None)
 
     # -------------------------------------------------------------- lifecycle
     def close(self) -> None:

@@ -10,12 +10,12 @@ import json
 import threading
 import uuid
 from collections import Counter
-from collections.abc import Collection, Iterator, Sequence
+from collections.abc import Collection, Iterable, Iterator, Mapping, Sequence
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from allframe_lab.store._staging import stage
-from allframe_lab.store.port import EventStore
+from allframe_lab.store.port import EventStore, StateWrites
 from allframe_lab.store.records import (
     ExpectedVersion,
     NewEvent,
@@ -31,6 +31,14 @@ if TYPE_CHECKING:  # pragma: no cover
 __all__ = ["InMemoryEventStore"]
 
 _UTC = UTC
+
+
+def _state_items(state: StateWrites) -> list[tuple[str, str, str | None]]:
+    """Validate and serialize state writes up front, so a bad value writes nothing."""
+    out = []
+    for (namespace, key), value in state.items():
+        out.append((namespace, key, None if value is None else json.dumps(value)))
+    return out
 
 
 class InMemoryEventStore(EventStore):
@@ -52,17 +60,45 @@ class InMemoryEventStore(EventStore):
         self._events: list[RecordedEvent] = []
         self._streams: dict[str, list[int]] = {}  # stream -> indexes into _events
         self._snapshots: dict[str, list[Snapshot]] = {}
+        self._state: dict[str, dict[str, Any]] = {}
 
     # -------------------------------------------------------------- writing
     def append_many(
         self,
         batches: Sequence[tuple[str, Sequence[NewEvent], int | ExpectedVersion]],
         /,
+        *,
+        state: StateWrites | None = None,
     ) -> list[list[RecordedEvent]]:
         with self._lock:
             out, _ = stage(batches, self.stream_version, len(self._events), datetime.now(_UTC))
+            writes = _state_items(state) if state else ()
             self._commit([rec for batch in out for rec in batch])
+            self._write_state(writes)
             return out
+
+    # -------------------------------------------------------------- runtime state
+    def get_state(self, namespace: str, key: str, /) -> Any | None:
+        with self._lock:
+            value = self._state.get(namespace, {}).get(key)
+        return None if value is None else json.loads(value)
+
+    def put_state(self, namespace: str, items: Mapping[str, Any], /) -> None:
+        writes = _state_items({(namespace, k): v for k, v in items.items()})
+        with self._lock:
+            self._write_state(writes)
+
+    def scan_state(self, namespace: str, /) -> dict[str, Any]:
+        with self._lock:
+            ns = self._state.get(namespace, {})
+            return {k: json.loads(ns[k]) for k in sorted(ns)}
+
+    def _write_state(self, writes: Iterable[tuple[str, str, str | None]]) -> None:
+        for namespace, key, value in writes:
+            if value is None:
+                self._state.get(namespace, {}).pop(key, None)
+            else:
+                self._state.setdefault(namespace, {})[key] = value
 
     def _commit(self, staged: list[RecordedEvent]) -> None:
         base = len(self._events)

@@ -8,7 +8,7 @@ same errors: :class:`~allframe_lab.errors.ConcurrencyError` for an expected-vers
 from __future__ import annotations
 
 import abc
-from collections.abc import Collection, Iterator, Sequence
+from collections.abc import Collection, Iterator, Mapping, Sequence
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
@@ -25,7 +25,11 @@ from allframe_lab.store.records import (
 if TYPE_CHECKING:  # pragma: no cover
     import pyarrow as pa
 
-__all__ = ["ARROW_COLUMNS", "EventStore"]
+__all__ = ["ARROW_COLUMNS", "EventStore", "StateWrites"]
+
+#: Runtime state written atomically with events: ``{(namespace, key): value or None}``.
+#: ``None`` deletes the key. Values are JSON-compatible.
+StateWrites = Mapping[tuple[str, str], Any]
 
 #: Columns accepted by :meth:`EventStore.append_arrow`; the first four are required.
 ARROW_COLUMNS = ("stream_id", "type", "data", "occurred_at", "metadata", "schema_version",
@@ -79,11 +83,15 @@ class EventStore(abc.ABC):
         self,
         batches: Sequence[tuple[str, Sequence[NewEvent], int | ExpectedVersion]],
         /,
+        *,
+        state: StateWrites | None = None,
     ) -> list[list[RecordedEvent]]:
         """Append to several streams in one transaction: every batch is stored or none.
 
         Each item is ``(stream_id, events, expected_version)``; batches for the same stream
-        are applied in order.
+        are applied in order. ``state`` entries (see :meth:`put_state`) are written in the
+        same transaction, so runtime records such as idempotency keys never disagree with
+        the log.
         """
 
     @abc.abstractmethod
@@ -188,6 +196,33 @@ class EventStore(abc.ABC):
         self, stream_id: str, /, *, max_version: int | None = None
     ) -> Snapshot | None:
         """The latest snapshot of the stream with ``version <= max_version``, if any."""
+
+    # -------------------------------------------------------------- runtime state
+    @abc.abstractmethod
+    def get_state(self, namespace: str, key: str, /) -> Any | None:
+        """A runtime record (idempotency key, subscription checkpoint, saga instance, parked
+        event ...) by namespace and key, or ``None``.
+
+        Examples
+        --------
+        >>> from allframe_lab.store import InMemoryEventStore
+        >>> store = InMemoryEventStore()
+        >>> store.put_state("checkpoints", {"mailer": 42})
+        >>> store.get_state("checkpoints", "mailer"), store.get_state("checkpoints", "other")
+        (42, None)
+        """
+
+    @abc.abstractmethod
+    def put_state(self, namespace: str, items: Mapping[str, Any], /) -> None:
+        """Write runtime records of one namespace in one transaction (``None`` deletes a key).
+
+        Values must be JSON-compatible; they are stored as JSON and survive a restart of a
+        durable store.
+        """
+
+    @abc.abstractmethod
+    def scan_state(self, namespace: str, /) -> dict[str, Any]:
+        """All records of a namespace, ordered by key."""
 
     # -------------------------------------------------------------- lifecycle
     def close(self) -> None:  # noqa: B027 - optional hook

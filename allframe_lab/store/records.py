@@ -135,7 +135,13 @@ class RecordedEvent:
 
 @dataclass(frozen=True, slots=True)
 class Snapshot:
-    """Aggregate state at a version, to skip replaying the prefix of its stream."""
+    """Aggregate state at a version, to skip replaying the prefix of its stream.
+
+    ``state_version`` is the aggregate's declared state version and ``schema_fingerprint`` a
+    hash of its state's JSON Schema when the snapshot was taken (``None`` for snapshots
+    written before fingerprints existed); a repository ignores a snapshot whose either one
+    differs from the current class.
+    """
 
     stream_id: str
     version: int
@@ -143,6 +149,7 @@ class Snapshot:
     state_version: int
     state: Mapping[str, Any]
     recorded_at: datetime | None = None
+    schema_fingerprint: str | None = None
 
 
 @dataclass(frozen=True, slots=True)

@@ -15,6 +15,8 @@ from allframe_lab.errors import (
 
 def test_event_gets_stable_name_and_version() -> None:
     m = Model("m")
+    for v in (1, 2):  # the chain v1 -> v3 is checked when the event is declared
+        m.upcaster("FundsDeposited", from_version=v)(dict)
 
     @m.event("FundsDeposited", version=3)
     class Whatever(Event):
@@ -87,11 +89,6 @@ def test_unknown_names() -> None:
 def test_upcaster_chain_and_missing_step() -> None:
     m = Model("m")
 
-    @m.event("UserCreated", version=3)
-    class UserCreated(Event):
-        full_name: str
-        email: str = ""
-
     @m.upcaster("UserCreated", from_version=1)
     def v1(d):
         return {"name": d["name"]}
@@ -100,11 +97,15 @@ def test_upcaster_chain_and_missing_step() -> None:
     def v2(d):
         return {"full_name": d.pop("name")}
 
+    @m.event("UserCreated", version=3)
+    class UserCreated(Event):
+        full_name: str
+        email: str = ""
+
     assert m.decode("UserCreated", 1, {"name": "ann"}) == UserCreated(full_name="ann")
     m2 = Model("m2")
-    m2.event("UserCreated", version=3)(type("U", (Event,), {"__annotations__": {"a": int}}))
     with pytest.raises(ModelDefinitionError, match="from_version=1"):
-        m2.decode("UserCreated", 1, {})
+        m2.event("UserCreated", version=3)(type("U", (Event,), {"__annotations__": {"a": int}}))
 
 
 def test_info_is_frozen_data() -> None:

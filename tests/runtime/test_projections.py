@@ -96,7 +96,7 @@ def test_rebuild_gives_the_same_table(app: App) -> None:
         assert first.equals(again)
 
 
-def test_failing_handler_keeps_table_and_checkpoint_consistent(app: App) -> None:
+def test_failing_handler_in_raise_mode_keeps_table_and_checkpoint_consistent(app: App) -> None:
     bank = app.model
     calls = {"n": 0}
 
@@ -112,6 +112,7 @@ def test_failing_handler_keeps_table_and_checkpoint_consistent(app: App) -> None
 
     runner = app.projections
     runner.flush_every = 1  # flush after every batch
+    runner.on_error = "raise"
     with pytest.raises(ProjectionError, match="position 30"):
         app.projection("fragile").catch_up()
     cp = app.projection("fragile").checkpoint

@@ -247,3 +247,38 @@ def test_concurrent_appends_from_threads(store: EventStore) -> None:
         versions = [r.version for r in store.read_stream(s)]
         assert versions == list(range(1, len(versions) + 1))
     assert sum(store.stream_version(f"shared-{i}") for i in range(3)) == 160
+
+
+# ------------------------------------------------------------------ runtime state
+def test_state_put_get_scan_delete(store: EventStore) -> None:
+    store.put_state("sagas", {"t2": {"step": 1}, "t1": {"step": 0, "tags": ["a"]}})
+    assert store.get_state("sagas", "t1") == {"step": 0, "tags": ["a"]}
+    assert store.get_state("sagas", "nope") is None
+    assert store.get_state("other", "t1") is None
+    assert list(store.scan_state("sagas")) == ["t1", "t2"]
+    store.put_state("sagas", {"t1": None, "t2": {"step": 2}})
+    assert store.scan_state("sagas") == {"t2": {"step": 2}}
+
+
+def test_state_written_with_events_or_not_at_all(store: EventStore) -> None:
+    store.append("s1", [ev(1)])
+    with pytest.raises(ConcurrencyError):
+        store.append_many([("s2", [ev(2)], NO_STREAM), ("s1", [ev(3)], 5)],
+                          state={("keys", "k1"): {"positions": [2]}})
+    assert store.get_state("keys", "k1") is None
+    assert store.head_position == 1
+    out = store.append_many([("s2", [ev(2)], NO_STREAM)],
+                            state={("keys", "k1"): {"positions": [2]}})
+    assert out[0][0].position == 2
+    assert store.get_state("keys", "k1") == {"positions": [2]}
+
+
+def test_state_survives_reopen(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    from allframe_lab.store.duckdb import DuckDBEventStore
+
+    with DuckDBEventStore(tmp_path / "s.duckdb") as s:
+        s.append_many([("a", [ev(1)], NO_STREAM)], state={("keys", "x"): [1, 2]})
+        s.put_state("checkpoints", {"mailer": 1})
+    with DuckDBEventStore(tmp_path / "s.duckdb", read_only=True) as s:
+        assert s.get_state("keys", "x") == [1, 2]
+        assert s.scan_state("checkpoints") == {"mailer": 1}

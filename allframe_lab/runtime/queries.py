@@ -1,0 +1,162 @@
+"""The query side: a query bus routing queries by name, and the read side they use.
+
+A query handler ``fn(query, reads)`` reads projections through ``reads``
+(:class:`ReadSide`): ``reads.table(name)`` starts a query of the DSL in
+:mod:`allframe_lab.runtime.query_dsl`, ``reads.sql(...)`` runs raw SQL. Before a projection
+is read it is brought to the required position (by default the position of the caller's
+last command: read your writes); a projection followed on a background thread is waited
+for, up to a timeout.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import TYPE_CHECKING, Any
+
+from allframe_lab.errors import QueryError, UnknownNameError
+from allframe_lab.model import Query
+from allframe_lab.model.validation import validate_message
+from allframe_lab.runtime.query_dsl import Select, select
+
+if TYPE_CHECKING:  # pragma: no cover
+    import pandas as pd
+
+    from allframe_lab.runtime.app import App
+
+__all__ = ["QueryBus", "ReadSide"]
+
+
+class ReadSide:
+    """Read access to projections, consistent up to a position.
+
+    Parameters
+    ----------
+    app : App
+    position : int
+        Projections read through this object reflect at least this log position.
+    consistent : bool
+        If False, read tables as they are (no catch-up, no wait).
+    timeout : float
+        Seconds to wait for projections followed in the background.
+    """
+
+    def __init__(self, app: App, *, position: int, consistent: bool = True,
+                 timeout: float = 5.0) -> None:
+        self.app = app
+        self.position = position
+        self.consistent = consistent
+        self.timeout = timeout
+        self._ready: set[str] = set()
+
+    def _ensure(self, table: str) -> None:
+        """Bring the projection that owns ``table`` to the required position."""
+        if not self.consistent or table in self._ready:
+            return
+        model = self.app.model
+        name = next((n for n, d in model.projections.items()
+                     if getattr(d, "table", None) == table
+                     or getattr(d, "__table__", None) == table), None)
+        if name is not None:
+            subs = self.app.__dict__.get("subscriptions")
+            if subs is not None and subs._followed.get(name):  # background: wait for it
+                subs.wait_for(self.position, names=[name], timeout=self.timeout)
+            elif (not getattr(self.app.store, "read_only", False)
+                  and self.app.projections.checkpoint(name) < self.position):
+                self.app.projections.catch_up(name)
+        self._ready.add(table)
+
+    def table(self, name: str, /) -> Select:
+        """A DSL query over a table: ``.where(...).order_by(...).limit(n).df()``."""
+        return Select(select(name).table, runner=self)
+
+    def projection(self, name: str, /) -> pd.DataFrame:
+        """A whole projection as a DataFrame."""
+        decl = self.app.model.projection_decl(name)
+        table = getattr(decl, "table", None) or decl.__table__  # type: ignore[union-attr]
+        return self.table(table).df()
+
+    def sql(self, query: str, params: Any = None, *, tables: tuple[str, ...] = ()
+            ) -> pd.DataFrame:
+        """Raw SQL (values as ``?`` parameters). Name the projection tables it reads in
+        ``tables`` to make them consistent first; by default every projection is."""
+        for t in tables or self._all_tables():
+            self._ensure(t)
+        return self.app.projections.sql(query, params)
+
+    def _all_tables(self) -> list[str]:
+        return [getattr(d, "table", None) or d.__table__  # type: ignore[union-attr]
+                for d in self.app.model.projections.values()]
+
+    def run(self, q: Select, *, count: bool = False) -> pd.DataFrame:
+        """Execute a DSL query (used by :class:`Select`)."""
+        self._ensure(q.table)
+        known = self._columns(q.table)
+        unknown = sorted(q.referenced_columns() - set(known))
+        if unknown:
+            raise QueryError(f"table {q.table!r} has no column(s) {unknown}; its columns are "
+                             f"{known}")
+        sql, params = q.compile(count=count)
+        return self.app.projections.sql(sql, params)
+
+    def _columns(self, table: str) -> list[str]:
+        runner = self.app.projections
+        if table == "events":
+            runner.sql("SELECT 1 LIMIT 0")  # mirror the log for non-DuckDB stores
+            rel = runner._events_rel.split(".")[-1]
+        else:
+            rel = table
+        with runner._lock:
+            rows = runner.connection.execute(
+                "SELECT column_name FROM duckdb_columns() WHERE table_name = ? "
+                "ORDER BY column_index", [rel]).fetchall()
+        if not rows:
+            tables = self._all_tables()
+            raise QueryError(f"no table {table!r}; projection tables are {tables} (and events)")
+        return [r[0] for r in rows]
+
+    def __repr__(self) -> str:
+        return f"<ReadSide position={self.position} consistent={self.consistent}>"
+
+
+class QueryBus:
+    """Routes queries by name to their handlers (``app.queries``)."""
+
+    def __init__(self, app: App) -> None:
+        self.app = app
+
+    def read_side(self, *, consistent: bool = True, position: int | None = None,
+                  timeout: float = 5.0) -> ReadSide:
+        pos = self.app.last_position if position is None else position
+        return ReadSide(self.app, position=pos, consistent=consistent, timeout=timeout)
+
+    def ask(self, query: Query | str, payload: Mapping[str, Any] | None = None, *,
+            consistent: bool = True, position: int | None = None,
+            timeout: float = 5.0) -> Any:
+        """Validate a query, then run its handler over a consistent read side.
+
+        Raises
+        ------
+        UnknownNameError
+            The query (or its handler) is not declared; the message lists the known ones.
+        ValidationError
+            The payload is invalid (every failure listed).
+        ConsistencyTimeoutError
+            A background projection did not reach the position in time.
+        """
+        model = self.app.model
+        if isinstance(query, str):
+            cls = model.queries.get(query)
+            if cls is None:
+                raise UnknownNameError("query", query, model.queries)
+            obj = validate_message(cls, payload or {})
+        else:
+            obj = query
+        name = obj.__message_type__
+        handler = model.query_handlers.get(name)
+        if handler is None:
+            raise UnknownNameError("query handler", name, model.query_handlers)
+        reads = self.read_side(consistent=consistent, position=position, timeout=timeout)
+        return handler(obj, reads)
+
+    def __repr__(self) -> str:
+        return f"QueryBus(queries={list(self.app.model.queries)})"

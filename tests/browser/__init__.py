@@ -1,0 +1,1 @@
+"""Browser tests: JupyterLab with the allframe-lab extension in headless chromium."""
