@@ -92,9 +92,11 @@ class UnknownNameError(ModelError, KeyError):
         self.name = name
         self.known = tuple(sorted(known))
         listing = ", ".join(self.known) if self.known else "none"
+        plural = kind[:-1] + "ies" if kind.endswith("y") else kind + "s"
+        declare = kind.replace(" ", "_")
         super().__init__(
-            f"unknown {kind} {name!r}; registered {kind}s: {listing}. "
-            f"Declare it on the model (e.g. @model.{kind}({name!r})) or check the spelling."
+            f"unknown {kind} {name!r}; registered {plural}: {listing}. "
+            f"Declare it on the model (e.g. @model.{declare}({name!r})) or check the spelling."
         )
 
     def __str__(self) -> str:  # KeyError would repr() the message
@@ -275,7 +277,8 @@ class ConsistencyTimeoutError(AllframeError, TimeoutError):
         self.timeout = timeout
         behind = ", ".join(f"{k} at {v}" for k, v in self.reached.items())
         super().__init__(
-            f"projections did not reach position {position} within {timeout:g} s ({behind}); "
+            f"projections or subscriptions did not reach position {position} within "
+            f"{timeout:g} s ({behind}); "
             "check app.dead_letters() for parked events, or pass a longer timeout"
         )
 

@@ -58,6 +58,7 @@ SCENARIOS: dict[str, str] = {
     "peak_rss": "peak RSS of a Python projection rebuild over 1M events (fresh subprocess)",
     "upcast": "replay 1M events stored at v1, upcast to v3 on read, vs the log stored at v3",
     "time_travel": "time-travel widget step/jump/reopen latency on BPIC 2012 (kernel-side)",
+    "cqrs": "command bus overhead, dispatch_many into DuckDB, append -> projection visible",
 }
 
 
@@ -525,6 +526,15 @@ def scen_time_travel(ctx: Context) -> list[Row]:
             for r in time_travel.run_rows(report)]
 
 
+def scen_cqrs(ctx: Context) -> list[Row]:
+    """cqrs: see benchmarks/cqrs.py (also runnable on its own)."""
+    import cqrs
+
+    rows = cqrs.measure(ctx.quick, ctx.tmp, log)
+    return [Row(**{**r, "target": Target(**r["target"]) if r["target"] else None}).finish()
+            for r in rows]
+
+
 def scen_peak_rss(ctx: Context) -> list[Row]:
     p = ctx.p
     path = ctx.big_db()
@@ -639,7 +649,7 @@ def run(selected: list[str], params: Params, quick: bool) -> dict[str, Any]:
     table: dict[str, Callable[[Context], list[Row]]] = {
         "d": scen_d, "bulk_arrow": scen_bulk, "bpic2012": scen_bpic,
         "sql_rebuild": scen_sql_rebuild, "asof": scen_asof, "peak_rss": scen_peak_rss,
-        "upcast": scen_upcast, "time_travel": scen_time_travel,
+        "upcast": scen_upcast, "time_travel": scen_time_travel, "cqrs": scen_cqrs,
     }
     for key, fn in table.items():
         if key in chosen:

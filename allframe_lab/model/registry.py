@@ -102,6 +102,7 @@ class Model:
         self._chains: dict[str, UpcasterChain] = {}
         self._snapshot_after_replay: dict[str, int | None] = {}
         self._queries: dict[str, type[Query]] = {}
+        self._routes: dict[str, CommandRoute] = {}
         self._query_handlers: dict[str, Callable[..., Any]] = {}
         self._use_cases: dict[str, Callable[..., Any]] = {}
         self._sagas: dict[str, type] = {}
@@ -110,6 +111,7 @@ class Model:
     def _register(self, table: dict[str, Any], kind: str, name: str, value: Any) -> None:
         if not name or not isinstance(name, str):
             raise ModelDefinitionError(f"a {kind} needs a non-empty string name, got {name!r}")
+        self._routes.clear()  # any (re)definition may change where a command goes
         if name in table:
             warnings.warn(
                 f"{kind} {name!r} redefined in model {self.name!r}; the new definition replaces it",
@@ -587,13 +589,18 @@ class Model:
             If the command is not declared, or no aggregate handles it.
         """
         name = command if isinstance(command, str) else command.__message_type__
+        cached = self._routes.get(name)
+        if cached is not None:
+            return cached
         if name not in self._commands:
             raise UnknownNameError("command", name or type(command).__name__, self._commands)
         field, creates = self._command_opts[name]
         for agg_name, agg in self._aggregates.items():
             ref = agg.__handlers__.get(name)
             if ref is not None:
-                return CommandRoute(name, agg_name, ref.method, field, creates)
+                route = self._routes[name] = CommandRoute(name, agg_name, ref.method, field,
+                                                          creates)
+                return route
         raise ModelDefinitionError(
             f"no aggregate handles command {name!r}; mark a method with @handles({name!r})"
         )

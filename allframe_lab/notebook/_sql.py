@@ -10,7 +10,7 @@ __all__ = ["events_sql", "frame"]
 def _relation(app: Any) -> str:
     # The runner reads a DuckDB store's own ``events`` table; for other stores it mirrors
     # the log into DuckDB under a private name. (Ask the runner; default to ``events``.)
-    return str(getattr(app.projections, "_events_rel", "main.events"))
+    return app.projections.events_relation
 
 
 def events_sql(app: Any, query: str) -> str:

@@ -41,6 +41,8 @@ class App:
         Source of event and command ids.
     snapshot_every : int, optional
         Snapshot aggregates every this many events (an aggregate's own setting wins).
+    snapshot_after_replay : int, optional
+        Snapshot an aggregate after a load that replayed more than this many events.
 
     Examples
     --------
@@ -95,6 +97,7 @@ class App:
         clock: Clock | None = None,
         ids: IdFactory | None = None,
         snapshot_every: int | None = None,
+        snapshot_after_replay: int | None = None,
     ) -> None:
         self.model = model
         self.store = store
@@ -102,6 +105,7 @@ class App:
         self.ids = ids or RandomIds()
         self.decoder = EventDecoder(model)
         self.repository = Repository(model, store, snapshot_every=snapshot_every,
+                                     snapshot_after_replay=snapshot_after_replay,
                                      decoder=self.decoder)
         self.last_position = 0
         if model.sagas and not getattr(store, "read_only", False):
@@ -141,7 +145,7 @@ class App:
             agg.apply(event, rec)
         self.repository.after_append(agg, old_version)
         self.last_position = recorded[-1].position
-        self._published()
+        self._published(recorded)
         return recorded
 
     def handle_many(self, commands: Iterable[Command], /) -> list[list[RecordedEvent]]:
@@ -177,7 +181,7 @@ class App:
         flat = [r for recs in recorded for r in recs]
         if flat:
             self.last_position = flat[-1].position
-            self._published()
+            self._published(flat)
         return recorded
 
     # -------------------------------------------------------------- command bus
@@ -254,11 +258,12 @@ class App:
         """Queue a command for the bus's worker thread (applied in submission order)."""
         return self.bus.submit(command, payload, **options)
 
-    def _published(self) -> None:
-        """Tell live subscriptions and projections that the log grew."""
+    def _published(self, recorded: list[RecordedEvent] | None = None) -> None:
+        """Tell live subscriptions and projections that the log grew (``recorded``: the
+        events just appended, which live projections fold without reading them back)."""
         subs = self.__dict__.get("subscriptions")
         if subs is not None:
-            subs.notify(self.store.head_position)
+            subs.notify(self.store.head_position, recorded)
 
     def _decide(self, command: Command, working: dict[tuple[str, str], Aggregate],
                 meta: dict[str, Any] | None = None) -> Any:

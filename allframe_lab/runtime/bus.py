@@ -215,14 +215,16 @@ class CommandBus:
         """Run a prepared context through the chain (commits it)."""
         with self._lock:
             (self._chain or self._build())(ctx)
-        self.app._published()
+        self.app._published(None if ctx.replayed else ctx.recorded)
         return ctx
 
     def dispatch_many(self, commands: Iterable[Command | CommandContext | tuple[str, Mapping[
             str, Any]]]) -> list[list[RecordedEvent]]:
         """Run commands in order through the chain and append all their events in ONE
         transaction. All or nothing: any failure raises and writes nothing."""
-        with self._lock:
+        from allframe_lab.runtime._decode import gc_paused
+
+        with self._lock, gc_paused():  # many short-lived objects: the cyclic GC only costs
             uow = UnitOfWork(self.app)
             contexts = []
             chain = self._chain or self._build()
@@ -258,7 +260,7 @@ class CommandBus:
                     out.append(ctx.recorded or [])
             for ctx, recs in zip(contexts, out, strict=True):
                 ctx.recorded = recs
-        self.app._published()
+        self.app._published([r for recs in recorded for r in recs])
         return out
 
     def submit(self, command: Command | str, payload: Mapping[str, Any] | None = None,

@@ -18,6 +18,7 @@ import json
 import threading
 import warnings
 from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
@@ -33,6 +34,15 @@ if TYPE_CHECKING:  # pragma: no cover
     import pandas as pd
 
 __all__ = ["ParkedEventWarning", "ProjectionHandle", "ProjectionRunner"]
+
+
+#: Flushes with at most this many touched rows use parameterized SQL instead of Arrow.
+_SMALL_FLUSH = 64
+_SCALARS = (str, int, float, bool, type(None), datetime)
+
+
+def _scalars(rows: list[dict[str, Any]], names: list[str]) -> bool:
+    return all(isinstance(r.get(c), _SCALARS) for r in rows for c in names)
 
 
 class ParkedEventWarning(RuntimeWarning):
@@ -138,8 +148,14 @@ class ProjectionRunner:
         self._mirrored = -1
         self._writable = not getattr(store, "read_only", False)
         if self._writable:
-            self._con.execute(_CHECKPOINTS)
+            with self._lock:
+                self._con.execute(_CHECKPOINTS)
         self._live: dict[str, Projection] = {}
+        self._table_columns: dict[str, set[str]] = {}
+        self._checkpoints: dict[str, int] = {}  # committed checkpoints (this writer's)
+        #: Records the App just appended (set around live catch-ups, see Subscriptions).
+        self.fresh: list[Any] | None = None
+        self._pending_checkpoints: dict[str, int] = {}
         self._caches: dict[str, _StateCache] = {}
 
     # -------------------------------------------------------------- access
@@ -156,6 +172,12 @@ class ProjectionRunner:
     @property
     def connection(self) -> duckdb.DuckDBPyConnection:
         return self._con
+
+    @property
+    def events_relation(self) -> str:
+        """The SQL name of the log in :attr:`connection` (``main.events`` for a DuckDB store;
+        a view of the in-memory log otherwise, refreshed by :meth:`sql`)."""
+        return self._events_rel
 
     def sql(self, query: str, params: Any = None) -> pd.DataFrame:
         """Run a query against the projection tables (and ``events``) and return a DataFrame.
@@ -183,6 +205,9 @@ class ProjectionRunner:
     # -------------------------------------------------------------- checkpoints
     def checkpoint(self, name: str) -> int:
         """The last position the projection's table reflects (0 if never built)."""
+        cached = self._checkpoints.get(name)
+        if cached is not None:
+            return cached
         with self._lock:
             try:
                 row = self._con.execute(
@@ -190,15 +215,38 @@ class ProjectionRunner:
                 ).fetchone()
             except Exception:  # a read-only store whose file has no checkpoints yet
                 return 0
-        return int(row[0]) if row else 0
+        if row is None:
+            return 0
+        if self._writable:  # this process is the only writer: remember it
+            self._checkpoints[name] = int(row[0])
+        return int(row[0])
 
-    def _transaction(self) -> Any:
-        return transaction(self._con, self._lock)
+    @contextmanager
+    def _transaction(self) -> Iterator[duckdb.DuckDBPyConnection]:
+        self._pending_checkpoints.clear()
+        try:
+            with transaction(self._con, self._lock) as con:
+                yield con
+        except BaseException:
+            self._pending_checkpoints.clear()
+            raise
+        self._committed()
 
     def _set_checkpoint(self, con: duckdb.DuckDBPyConnection, name: str, kind: str,
                         position: int) -> None:
-        con.execute("INSERT OR REPLACE INTO projection_checkpoints VALUES (?, ?, ?, ?)",
-                    [name, kind, position, datetime.now(UTC)])
+        """Write the checkpoint inside the caller's transaction; :meth:`_committed` records
+        it in memory once the transaction committed."""
+        if name in self._checkpoints:  # the row exists: an UPDATE costs a third of an upsert
+            con.execute("UPDATE projection_checkpoints SET position = ?, updated_at = ? "
+                        "WHERE name = ?", [position, datetime.now(UTC), name])
+        else:
+            con.execute("INSERT OR REPLACE INTO projection_checkpoints VALUES (?, ?, ?, ?)",
+                        [name, kind, position, datetime.now(UTC)])
+        self._pending_checkpoints[name] = position
+
+    def _committed(self) -> None:
+        self._checkpoints.update(self._pending_checkpoints)
+        self._pending_checkpoints.clear()
 
     def _require_writable(self, name: str) -> None:
         if not self._writable:
@@ -232,6 +280,8 @@ class ProjectionRunner:
                 con.execute("DELETE FROM projection_checkpoints WHERE name = ?", [n])
             self._live.pop(n, None)
             self._caches.pop(n, None)
+            self._table_columns.pop(table, None)
+            self._checkpoints.pop(n, None)
         return self.catch_up(name, progress=progress)
 
     def _catch_up_sql(self, decl: SqlProjection) -> int:
@@ -245,6 +295,7 @@ class ProjectionRunner:
             try:
                 with self._transaction() as con:
                     con.execute(f'CREATE OR REPLACE TABLE "{decl.table}" AS {sql}', [head])
+                    self._table_columns.pop(decl.table, None)
                     self._set_checkpoint(con, decl.name, "sql", head)
             except Exception as exc:
                 raise ProjectionError(f"SQL projection {decl.name!r} failed: {exc}") from exc
@@ -289,7 +340,13 @@ class ProjectionRunner:
         cache = self._cache_for(name, decl)
         interval = self._interval()
         next_mark = (checkpoint // interval + 1) * interval
-        for batch in iter_decoded(self.store, self.decoder, checkpoint + 1, head):
+        fresh = self.fresh
+        if fresh and fresh[0].position == checkpoint + 1 and fresh[-1].position == head:
+            # the events the App just appended: no need to read them back from the store
+            batches: Any = [list(zip(self.decoder.decode_records(fresh), fresh, strict=True))]
+        else:
+            batches = iter_decoded(self.store, self.decoder, checkpoint + 1, head)
+        for batch in batches:
             for event, rec in batch:
                 if rec.position > next_mark:  # keep states for fast time travel
                     cache.put(next_mark, inst.rows.snapshot())
@@ -323,33 +380,31 @@ class ProjectionRunner:
 
     def _flush(self, name: str, decl: type[Projection], inst: Projection, position: int | None,
                extra_writes: dict[tuple[str, str], Any] | None = None) -> None:
-        import pyarrow as pa
-
-        touched = inst.rows.take_touched()
-        table = decl.__table__
-        key = decl.__key__
-        rows = [inst.rows._rows[k] for k in touched if k in inst.rows._rows]
-        upserts = _rows_to_arrow(rows, key, decl.__columns__)
-        keys = pa.table({"k": _column(list(touched))})
-        select = _select_with_types(upserts.column_names, decl.__columns__)
-        exists = self._table_exists(table)
-        with registered(self._con, "_af_up", upserts), \
-                registered(self._con, "_af_keys", keys), self._transaction() as con:
-            if not exists:
-                con.execute(f'CREATE TABLE "{table}" AS SELECT {select} FROM _af_up LIMIT 0')
-            else:
-                self._add_missing_columns(con, table, select)
-            if touched:
-                con.execute(f'DELETE FROM "{table}" WHERE "{key}" IN (SELECT k FROM _af_keys)')
-            if rows:
-                con.execute(f'INSERT INTO "{table}" BY NAME SELECT {select} FROM _af_up')
-            if position is not None:
-                self._set_checkpoint(con, name, "python", position)
+        """Write the rows touched since the last flush, the checkpoint and parked events in
+        ONE transaction (under the store's lock: the connection is shared)."""
+        with self._lock:
+            touched = inst.rows.take_touched()
+            table = decl.__table__
+            rows = [inst.rows._rows[k] for k in touched if k in inst.rows._rows]
             parked = self._take_parked(name, extra_writes)
             write_state = getattr(self.store, "_write_state_sql", None)
-            if parked and write_state is not None:  # same database: same transaction
-                write_state(con, [(ns, k, None if v is None else json.dumps(v))
-                                  for (ns, k), v in parked.items()])
+            known = self._known_columns(table)
+            names = list(dict.fromkeys([decl.__key__, *(decl.__columns__ or {}),
+                                        *(c for r in rows for c in r)]))
+            with self._transaction() as con:
+                if rows or (known is not None and touched):
+                    if (known is not None and set(names) <= known
+                            and len(touched) <= _SMALL_FLUSH and _scalars(rows, names)):
+                        self._write_small(con, table, decl.__key__, touched, rows, names)
+                    else:
+                        self._write_arrow(con, decl, touched, rows)
+                # else: no row yet -> the table is created with the first rows, so its
+                # column types come from real values
+                if position is not None:
+                    self._set_checkpoint(con, name, "python", position)
+                if parked and write_state is not None:  # same database: same transaction
+                    write_state(con, [(ns, k, None if v is None else json.dumps(v))
+                                      for (ns, k), v in parked.items()])
         if parked and write_state is None:
             self.store.put_state(dead_letters.NAMESPACE, {k: v for (_, k), v in parked.items()})
         if parked:
@@ -359,6 +414,50 @@ class ProjectionRunner:
                     f"projection {name!r} parked {n} event(s) its handlers failed on; see "
                     "app.dead_letters() and retry them after fixing the handler",
                     ParkedEventWarning, stacklevel=4)
+
+    def _known_columns(self, table: str) -> set[str] | None:
+        """The table's columns (cached), or None if it does not exist."""
+        cols = self._table_columns.get(table)
+        if cols is None and self._table_exists(table):
+            with self._lock:
+                cols = self._table_columns[table] = {r[0] for r in self._con.execute(
+                    "SELECT column_name FROM duckdb_columns() WHERE table_name = ? "
+                    "AND schema_name = current_schema()", [table]).fetchall()}
+        return cols
+
+    def _write_small(self, con: duckdb.DuckDBPyConnection, table: str, key: str,
+                     touched: Any, rows: list[dict[str, Any]], names: list[str]) -> None:
+        """A few rows: parameterized DELETE + INSERT (no Arrow registration round trips)."""
+        keys = list(touched)
+        if keys:
+            con.execute(f'DELETE FROM "{table}" WHERE "{key}" IN ({", ".join("?" * len(keys))})',
+                        keys)
+        if rows:
+            cols = ", ".join(f'"{c}"' for c in names)
+            marks = "(" + ", ".join("?" * len(names)) + ")"
+            con.execute(f'INSERT INTO "{table}" ({cols}) VALUES '
+                        + ", ".join([marks] * len(rows)),
+                        [r.get(c) for r in rows for c in names])
+
+    def _write_arrow(self, con: duckdb.DuckDBPyConnection, decl: type[Projection],
+                     touched: Any, rows: list[dict[str, Any]]) -> None:
+        import pyarrow as pa
+
+        table, key = decl.__table__, decl.__key__
+        upserts = _rows_to_arrow(rows, key, decl.__columns__)
+        keys = pa.table({"k": _column(list(touched))})
+        select = _select_with_types(upserts.column_names, decl.__columns__)
+        with registered(con, "_af_up", upserts), registered(con, "_af_keys", keys):
+            if self._known_columns(table) is None:
+                con.execute(f'CREATE TABLE "{table}" AS SELECT {select} FROM _af_up LIMIT 0')
+            else:
+                self._add_missing_columns(con, table, select)
+                if touched:
+                    con.execute(f'DELETE FROM "{table}" WHERE "{key}" IN '
+                                "(SELECT k FROM _af_keys)")
+            if rows:
+                con.execute(f'INSERT INTO "{table}" BY NAME SELECT {select} FROM _af_up')
+        self._table_columns.pop(table, None)  # re-read (new columns, new table)
 
     def _take_parked(self, name: str, extra: dict[tuple[str, str], Any] | None
                      ) -> dict[tuple[str, str], Any]:
@@ -588,7 +687,13 @@ def _rows_to_arrow(rows: list[dict[str, Any]], key: str,
     for r in rows:
         for c in r:
             names[c] = None
-    return pa.table({c: _column([r.get(c) for r in rows]) for c in names})
+    out = {}
+    for c in names:
+        col = _column([r.get(c) for r in rows])
+        if pa.types.is_null(col.type):  # no value seen yet: text, until a value says more
+            col = col.cast(pa.string())
+        out[c] = col
+    return pa.table(out)
 
 
 def _rows_frame(rows: list[dict[str, Any]], key: str,

@@ -90,20 +90,44 @@ class ReadSide:
     def run(self, q: Select, *, count: bool = False) -> pd.DataFrame:
         """Execute a DSL query (used by :class:`Select`)."""
         self._ensure(q.table)
+        decl = self._projection_of(q.table)
+        if decl is not None and not self._exists(q.table):  # followed, but no row yet
+            import pandas as pd
+
+            if count:
+                return pd.DataFrame({"n": [0]})
+            cols = list(q.columns) or list(dict.fromkeys(
+                [decl.__key__, *(decl.__columns__ or {})]))  # type: ignore[union-attr]
+            return pd.DataFrame(columns=cols)
         known = self._columns(q.table)
         unknown = sorted(q.referenced_columns() - set(known))
         if unknown:
             raise QueryError(f"table {q.table!r} has no column(s) {unknown}; its columns are "
                              f"{known}")
         sql, params = q.compile(count=count)
+        rel = self.app.projections._events_rel
+        if q.table == "events" and rel != "main.events":  # the log's mirror (non-DuckDB store)
+            sql = f"WITH events AS (SELECT * FROM {rel}) {sql}"
         return self.app.projections.sql(sql, params)
+
+    def _projection_of(self, table: str) -> Any:
+        for d in self.app.model.projections.values():
+            if getattr(d, "__table__", None) == table:  # Python projections create lazily
+                return d
+        return None
+
+    def _exists(self, table: str) -> bool:
+        return self.app.projections._known_columns(table) is not None
 
     def _columns(self, table: str) -> list[str]:
         runner = self.app.projections
         if table == "events":
             runner.sql("SELECT 1 LIMIT 0")  # mirror the log for non-DuckDB stores
-            rel = runner._events_rel.split(".")[-1]
+            rel = runner.events_relation.split(".")[-1]
         else:
+            known = runner._known_columns(table)  # cached by the runner
+            if known is not None:
+                return sorted(known)
             rel = table
         with runner._lock:
             rows = runner.connection.execute(

@@ -79,6 +79,7 @@ class SagaInstance:
         self.correlation_id: str = record["correlation_id"]
         self.failure: str | None = record.get("failure")
         self.history: list[list[str]] = list(record.get("history", []))
+        self.to_compensate: list[str] = list(record.get("to_compensate", []))
 
     def record(self) -> dict[str, Any]:
         return {"saga": self.saga, "id": self.id, "state": self.state.model_dump(mode="json"),
@@ -86,7 +87,7 @@ class SagaInstance:
                 "waiting_for": self.waiting_for,
                 "deadline": self.deadline.isoformat() if self.deadline else None,
                 "correlation_id": self.correlation_id, "failure": self.failure,
-                "history": self.history}
+                "to_compensate": self.to_compensate, "history": self.history}
 
     def __repr__(self) -> str:
         return (f"<SagaInstance {self.saga}:{self.id} status={self.status} step={self.step} "
@@ -125,9 +126,12 @@ class SagaRunner:
             subs._hooks.append(self.fire_due)
             self._hooked = True
         for n in names:
-            self._class(n)
+            cls = self._class(n)
             self._running.add(n)
             subs.subscribe(f"saga:{n}", self._handler(n), from_position=from_position)
+            for record in self.app.store.scan_state(_ns(n)).values():
+                if record["status"] in ("running", "compensating"):  # interrupted by a crash
+                    self._resume(SagaInstance(cls, record), None)
 
     def _class(self, name: str) -> type[Saga]:
         cls = self.app.model.sagas.get(name)
@@ -194,6 +198,9 @@ class SagaRunner:
             return
         if inst.status in FINAL:
             return
+        if inst.status in ("running", "compensating"):  # a crash interrupted it: resume
+            self._resume(inst, rec)
+            return
         reaction = cls.__reacts__.get(rec.type)
         if reaction is not None:
             getattr(inst.state, reaction.method)(event)
@@ -244,20 +251,30 @@ class SagaRunner:
         self._log(inst, f"step {step.name} done ({how})")
         self._save(inst)
 
+    def _resume(self, inst: SagaInstance, cause: Any) -> None:
+        """Continue an instance a crash interrupted. Steps and compensations already sent are
+        answered from their idempotency keys, so nothing is applied twice."""
+        self._log(inst, f"resumed ({inst.status})")
+        if inst.status == "compensating":
+            self._compensate(inst, cause)
+        else:
+            self._advance(inst, cause)
+
     def _compensate(self, inst: SagaInstance, cause: Any) -> None:
         steps = {s.name: s for s in inst.cls.__steps__}
-        todo = list(inst.completed)
-        if inst.status == "waiting" and inst.step < len(inst.cls.__steps__):
-            todo.append(inst.cls.__steps__[inst.step].name)  # its command was sent
-        inst.status = "compensating"
-        self._log(inst, f"compensating: {inst.failure}")
-        self._save(inst)
-        for name in reversed(todo):
+        if inst.status != "compensating":  # first time: fix the list of steps to undo
+            todo = list(inst.completed)
+            if inst.status == "waiting" and inst.step < len(inst.cls.__steps__):
+                todo.append(inst.cls.__steps__[inst.step].name)  # its command was sent
+            inst.to_compensate = todo
+            inst.status = "compensating"
+            self._log(inst, f"compensating: {inst.failure}")
+            self._save(inst)
+        for name in reversed(list(inst.to_compensate)):
             method = steps[name].compensate
-            if method is None:
-                continue
-            command = getattr(inst.state, method)()
+            command = getattr(inst.state, method)() if method is not None else None
             if command is None:
+                inst.to_compensate.remove(name)
                 continue
             try:
                 self._send(inst, command, f"compensate:{name}", cause)
@@ -270,7 +287,9 @@ class SagaRunner:
                     f"saga {inst.saga} instance {inst.id!r} is stuck: {inst.failure}. Fix the "
                     "cause and retry the parked event (app.retry_dead_letters"
                     f"('saga:{inst.saga}'))") from exc
+            inst.to_compensate.remove(name)
             self._log(inst, f"compensated {name} with {method}")
+            self._save(inst)
         inst.status = "compensated"
         inst.waiting_for = None
         inst.deadline = None

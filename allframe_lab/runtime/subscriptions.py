@@ -86,9 +86,10 @@ class Subscriptions:
         self._subs: dict[str, Subscription] = {}
         self._followed: dict[str, bool] = {}  # projection name -> background
         self._cond = threading.Condition(threading.RLock())
-        # Deliveries hold their own lock, never the condition's: a slow handler on the
-        # background thread must not block appends (notify) or readers (wait_for).
-        self._delivering = threading.RLock()
+        # Deliveries hold a lock per subscriber (one for all projections: they share the
+        # runner), never the condition's: a slow handler on the background thread must not
+        # block appends (notify), other subscribers or readers (wait_for).
+        self._delivering: dict[str, threading.RLock] = {}
         self._worker: threading.Thread | None = None
         self._wanted = 0
         self._stop = False
@@ -169,7 +170,7 @@ class Subscriptions:
         return iter([*self._subs, *self._followed])
 
     # -------------------------------------------------------------- delivery
-    def notify(self, head: int) -> None:
+    def notify(self, head: int, recorded: list[Any] | None = None) -> None:
         """Called by the App after each append: deliver to live subscribers.
 
         A handler that appends (a saga sending a command) triggers another notification while
@@ -197,7 +198,8 @@ class Subscriptions:
                         self._deliver(sub)
                 for name, bg in followed.items():
                     if not bg:
-                        self._catch_up_projection(name)
+                        self._catch_up_projection(name, recorded)
+                recorded = None  # later rounds read what handlers appended from the store
                 for hook in list(self._hooks):
                     hook()
                 if not self._local.again:
@@ -238,7 +240,7 @@ class Subscriptions:
     def _deliver(self, sub: Subscription) -> int:
         store = self.app.store
         decoder = self.app.decoder
-        with self._delivering:  # one delivery at a time per process keeps order
+        with self._delivery_lock(sub.subscriber):  # one delivery at a time keeps order
             checkpoint = int(store.get_state(CHECKPOINTS, sub.name) or 0)
             head = store.head_position
             if checkpoint >= head:
@@ -272,9 +274,21 @@ class Subscriptions:
             self._cond.notify_all()
         return checkpoint
 
-    def _catch_up_projection(self, name: str) -> int:
-        with self._delivering:
-            out = self.app.projections.catch_up(name)[name]
+    def _delivery_lock(self, key: str) -> threading.RLock:
+        with self._cond:
+            lock = self._delivering.get(key)
+            if lock is None:
+                lock = self._delivering[key] = threading.RLock()
+            return lock
+
+    def _catch_up_projection(self, name: str, recorded: list[Any] | None = None) -> int:
+        runner = self.app.projections
+        with self._delivery_lock("projections"):
+            runner.fresh = recorded
+            try:
+                out = runner.catch_up(name)[name]
+            finally:
+                runner.fresh = None
         with self._cond:
             self._cond.notify_all()
         return out

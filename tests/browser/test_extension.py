@@ -118,6 +118,12 @@ def test_three_mime_types_render_their_dom(lab: LabPage) -> None:
     timeline.locator(".allframe-timeline-event[data-position='2']").click()
     assert json.loads(timeline.locator(".allframe-timeline-payload").inner_text()) == {
         "owner": "bob"}
+    # "by position" places events in global order, evenly
+    timeline.locator(".allframe-timeline-scale[data-scale='position']").click()
+    xs = {int(p): x for p, x in timeline.locator(".allframe-timeline-event").evaluate_all(
+        "els => els.map(e => [e.dataset.position, e.getBoundingClientRect().left])")}
+    assert xs[1] < xs[2] < xs[3]
+    assert abs((xs[2] - xs[1]) - (xs[3] - xs[2])) < 2
 
     trace = lab.outputs(".allframe-trace")
     error_bar = trace.locator(f".allframe-trace-bar[data-span-id='{'3' * 16}']")
@@ -261,3 +267,9 @@ def test_sidebar_lists_the_model_after_a_cell_runs(lab: LabPage) -> None:
     assert json.loads(panel.locator(".allframe-timeline-payload").inner_text()) == {
         "owner": "bob"}
     lab.screenshot("sidebar")
+
+    # a kernel restart empties the namespace: the sidebar follows
+    lab.page.evaluate("() => window.jupyterapp.shell.widgets('main').next().value"
+                      ".sessionContext.session.kernel.restart()")
+    expect(sidebar.locator(".allframe-sidebar-model")).to_have_count(0)
+    expect(sidebar.locator(".allframe-sidebar-message")).to_contain_text("No allframe-lab Model")

@@ -62,6 +62,12 @@ def test_moving_the_slider_changes_the_projection_table(lab: LabPage) -> None:
     expect(widget).to_have_attribute("data-shown-position", "2")
     assert table_rows(widget)[0] == ["a", "1", "Opened"]
     expect(widget.locator(".allframe-tt-slider")).to_have_value("2")
+
+    # play: one step (N = 1 here) per tick until the head, then it stops by itself
+    widget.locator(".allframe-tt-play").click()
+    expect(widget).to_have_attribute("data-shown-position", "5", timeout=15_000)
+    expect(widget.locator(".allframe-tt-play")).to_have_text("▶")
+    assert table_rows(widget) == [["b", "2", "Cancelled"], ["a", "3", "Shipped"]]
     lab.screenshot("time-travel")
 
 

@@ -258,3 +258,31 @@ def test_sigkill_in_the_middle_of_sagas_then_restart_conserves_money(tmp_path: P
         for tid in frame.id:  # each step's command applied at most once
             kinds = by_saga.get(tid, [])
             assert kinds.count("FundsWithdrawn") == kinds.count("FundsDeposited") <= 1, kinds
+
+
+class _Crash(BaseException):
+    """Stands for the process dying (not an Exception: nothing may catch and park it)."""
+
+
+def test_a_crash_during_compensation_resumes_on_restart(store: EventStore,
+                                                        monkeypatch: pytest.MonkeyPatch) -> None:
+    from allframe_lab.runtime.sagas import SagaRunner
+
+    app = bank_app(store)
+    real_send = SagaRunner._send
+
+    def crash_on_compensation(self, inst, command, label, cause):  # type: ignore[no-untyped-def]
+        if label.startswith("compensate:"):
+            raise _Crash
+        return real_send(self, inst, command, label, cause)
+
+    monkeypatch.setattr(SagaRunner, "_send", crash_on_compensation)
+    with pytest.raises(_Crash):
+        app.dispatch("RequestTransfer", {"transfer_id": "t6", "source": "alice",
+                                         "target": "nobody", "amount": 25})
+    assert app.sagas.instance("MoneyTransfer", "t6").status == "compensating"
+    assert balances(app) == {"alice": 75, "bob": 0}  # withdrawn, refund not sent yet
+    monkeypatch.setattr(SagaRunner, "_send", real_send)
+    restarted = App(app.model, store, clock=app.clock, ids=SequentialIds(seed=9))
+    assert restarted.sagas.instance("MoneyTransfer", "t6").status == "compensated"
+    assert balances(restarted) == {"alice": 100, "bob": 0}

@@ -201,3 +201,19 @@ def test_snapshot_every_n_events_on_append(kind: str, tmp_path: Path) -> None:
     snap = store.load_snapshot("c1")
     assert snap is not None and snap.version == 3 and snap.schema_fingerprint
     store.close()
+
+
+def test_app_passes_the_replay_threshold_to_its_repository() -> None:
+    from allframe_lab import App, InMemoryEventStore
+    from tests.bank import make_bank
+
+    bank = make_bank()
+    store = InMemoryEventStore()
+    app = App(bank, store, snapshot_after_replay=5)
+    app.dispatch("OpenAccount", {"account_id": "a", "owner": "ann"})
+    app.dispatch_many([("Deposit", {"account_id": "a", "amount": 1})] * 9)
+    assert store.load_snapshot("a") is None  # appends alone never cross the replay threshold
+    fresh = App(bank, store, snapshot_after_replay=5)
+    assert fresh.load("Account", "a").balance == 9
+    snap = store.load_snapshot("a")
+    assert snap is not None and snap.version == 10

@@ -23,14 +23,6 @@ from tests.bank import make_bank
 
 UNLUCKY = 13  # deposits of this amount make the "broken" handlers below raise
 
-#: A known bug, reported to the lead: ProjectionRunner._flush registers (and after the commit
-#: unregisters) its Arrow tables on the store's DuckDB connection OUTSIDE the lock, so a
-#: background flush races with any other use of that connection (an append gets DuckDB's
-#: "connection is busy", a read gets an empty result). Remove the marker once it is fixed.
-FLUSH_OUTSIDE_LOCK = pytest.mark.xfail(
-    strict=False, reason="projections.py _flush uses the connection outside the store lock")
-
-
 def make_model(broken: set[int]):
     """The bank plus a ``deposits`` projection that fails on amounts in ``broken``."""
     bank = make_bank()
@@ -168,6 +160,27 @@ def test_background_subscription_and_wait_for(store: EventStore) -> None:
     app.close()
 
 
+def test_a_blocked_background_subscriber_blocks_nobody(store: EventStore) -> None:
+    gate = threading.Event()
+    slow: list[int] = []
+    fast: list[int] = []
+    app = new_app(store)
+    open_account(app, "a")
+    app.subscribe("slow", lambda e, r: (gate.wait(30), slow.append(r.position)),
+                  background=True, from_position=1)
+    app.subscribe("fast", lambda e, r: fast.append(r.position), from_position=1)
+    worker = threading.Thread(target=deposit, args=(app, "a", 1, 2))
+    worker.start()
+    worker.join(timeout=10)  # the appends and the synchronous subscriber did not wait
+    assert not worker.is_alive() and fast == [2, 3] and slow == []
+    with pytest.raises(ConsistencyTimeoutError) as info:
+        app.wait_for(timeout=0.1)
+    assert info.value.reached == {"slow": 1, "fast": 3}
+    gate.set()
+    assert app.wait_for(timeout=10) == {"slow": 3, "fast": 3} and slow == [2, 3]
+    app.close()
+
+
 def test_catch_up_of_an_unknown_subscription_lists_the_known_ones(store: EventStore) -> None:
     app = new_app(store)
     app.subscribe("audit", lambda e: None)
@@ -189,7 +202,6 @@ def test_followed_projection_is_updated_after_each_append(store: EventStore) -> 
     assert app.sql("SELECT balance FROM balances").balance.tolist() == [11]
 
 
-@FLUSH_OUTSIDE_LOCK
 def test_background_follow_and_read_your_writes(store: EventStore) -> None:
     app = new_app(store)
     open_account(app, "a")
@@ -201,7 +213,6 @@ def test_background_follow_and_read_your_writes(store: EventStore) -> None:
     app.close()
 
 
-@FLUSH_OUTSIDE_LOCK
 @pytest.mark.parametrize("backend", [
     pytest.param("memory", marks=pytest.mark.memory),
     pytest.param("duckdb", marks=pytest.mark.duckdb),
@@ -245,14 +256,11 @@ def test_a_blocked_projection_makes_a_consistent_read_time_out(store: EventStore
         app.wait_for(timeout=0.1)
     gate.set()
     app.wait_for(timeout=10)
-    app.subscriptions.close()  # join the worker (FLUSH_OUTSIDE_LOCK: no read beside a flush)
+    app.subscriptions.close()  # join the worker
     assert app.read(timeout=10).table("slow").records() == [{"account_id": "a", "amount": 7}]
     app.close()
 
 
-@pytest.mark.xfail(strict=True, reason="projections.py: a Python projection flushed before its "
-                   "first row creates its table with NULL-typed columns; the next rows cannot "
-                   "be inserted (reported to the lead)")
 def test_projection_followed_before_its_first_row(store: EventStore) -> None:
     bank = make_bank()
 

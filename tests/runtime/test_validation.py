@@ -12,8 +12,17 @@ from typing import Annotated
 import pytest
 from pydantic import model_validator
 
-from allframe_lab import Aggregate, App, Command, Event, Model, Query, SequentialIds, applies
-from allframe_lab import handles
+from allframe_lab import (
+    Aggregate,
+    App,
+    Command,
+    Event,
+    Model,
+    Query,
+    SequentialIds,
+    applies,
+    handles,
+)
 from allframe_lab.errors import FieldError, ValidationError
 from allframe_lab.model.constraints import Check, Email, Length, NonBlank, Pattern, Range
 from allframe_lab.store import EventStore

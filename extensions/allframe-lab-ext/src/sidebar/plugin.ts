@@ -125,7 +125,7 @@ class SidebarController {
       previous.sessionContext.statusChanged.disconnect(this._onStatus, this);
     }
     this._notebook = notebook;
-    this._lastStatus = '';
+    this._restarted = false;
     if (notebook) {
       notebook.sessionContext.kernelChanged.connect(this._onKernelChanged, this);
       notebook.sessionContext.statusChanged.connect(this._onStatus, this);
@@ -142,12 +142,17 @@ class SidebarController {
     this._schedule();
   }
 
-  /** After a (re)start the namespace is new: refresh when the kernel becomes idle. */
+  /**
+   * After a (re)start the namespace is new: refresh at the next idle. (A restart goes
+   * restarting -> busy -> idle: the kernel_info request in between is not a cell.)
+   */
   private _onStatus(_: unknown, status: Kernel.Status): void {
-    if (status === 'idle' && ['restarting', 'starting', 'autorestarting', 'unknown'].includes(this._lastStatus)) {
+    if (['restarting', 'starting', 'autorestarting', 'unknown', 'dead'].includes(status)) {
+      this._restarted = true;
+    } else if (status === 'idle' && this._restarted) {
+      this._restarted = false;
       this._schedule();
     }
-    this._lastStatus = status;
   }
 
   private async _openStream(storeKey: string, streamId: string): Promise<void> {
@@ -186,7 +191,7 @@ class SidebarController {
   }
 
   private _notebook: NotebookPanel | null = null;
-  private _lastStatus = '';
+  private _restarted = false;
   private _stale = true;
   private _ticket = 0;
   private _timer: number | undefined = undefined;
