@@ -80,34 +80,65 @@ def _progress(total: int, desc: str, enabled: bool | None) -> Any:
 
 
 class _StateCache:
-    """Copies of a Python projection's rows at positions, for fast time travel."""
+    """Copies of a Python projection's rows at positions, for fast time travel.
 
-    def __init__(self, decl: type[Projection], max_states: int = 64) -> None:
+    Two tiers: **marks**, taken every ``interval`` events while folding, are kept (the log in
+    about 48 evenly spaced states); the positions callers asked for are kept in a small LRU,
+    so repeated jumps to the same points are instant without thinning the marks.
+    """
+
+    def __init__(self, decl: type[Projection], max_marks: int = 96, max_recent: int = 8
+                 ) -> None:
         self.decl = decl
         self.positions: list[int] = []
         self.states: dict[int, dict[Any, dict[str, Any]]] = {}
-        self.max_states = max_states
+        self.marks: set[int] = set()
+        self.recent: dict[int, None] = {}  # insertion order = least recently used first
+        self.max_marks = max_marks
+        self.max_recent = max_recent
 
     def nearest(self, position: int) -> tuple[int, dict[Any, dict[str, Any]] | None]:
         i = bisect.bisect_right(self.positions, position)
         if not i:
             return 0, None
         p = self.positions[i - 1]
+        if p in self.recent:  # touch
+            self.recent.pop(p)
+            self.recent[p] = None
         return p, self.states[p]
 
-    def put(self, position: int, rows: dict[Any, dict[str, Any]]) -> None:
+    def put(self, position: int, rows: dict[Any, dict[str, Any]], *, mark: bool = False
+            ) -> None:
         if position in self.states:
+            if mark and position not in self.marks:
+                self.recent.pop(position, None)
+                self.marks.add(position)
             return
-        if len(self.positions) >= self.max_states:  # keep the spread: drop every other one
-            for p in self.positions[1::2]:
-                del self.states[p]
-            self.positions = self.positions[::2]
+        if mark:
+            if len(self.marks) >= self.max_marks:  # keep the spread: drop every other mark
+                for p in sorted(self.marks)[1::2]:
+                    self._drop(p)
+            self.marks.add(position)
+        else:
+            if len(self.recent) >= self.max_recent:
+                self._drop(next(iter(self.recent)))
+            self.recent[position] = None
         bisect.insort(self.positions, position)
         self.states[position] = rows
+
+    def _drop(self, position: int) -> None:
+        self.marks.discard(position)
+        self.recent.pop(position, None)
+        self.states.pop(position, None)
+        i = bisect.bisect_left(self.positions, position)
+        if i < len(self.positions) and self.positions[i] == position:
+            del self.positions[i]
 
     def clear(self) -> None:
         self.positions.clear()
         self.states.clear()
+        self.marks.clear()
+        self.recent.clear()
 
 
 class ProjectionRunner:
@@ -349,7 +380,7 @@ class ProjectionRunner:
         for batch in batches:
             for event, rec in batch:
                 if rec.position > next_mark:  # keep states for fast time travel
-                    cache.put(next_mark, inst.rows.snapshot())
+                    cache.put(next_mark, inst.rows.snapshot(), mark=True)
                     next_mark += interval
                 try:
                     inst.handle(event, rec)
@@ -579,7 +610,7 @@ class ProjectionRunner:
             for batch in iter_decoded(self.store, self.decoder, start + 1, position):
                 for event, rec in batch:
                     if rec.position > next_mark:
-                        cache.put(next_mark, inst.rows.snapshot())
+                        cache.put(next_mark, inst.rows.snapshot(), mark=True)
                         next_mark += interval
                     inst.handle(event, rec)
         state = inst.rows._rows

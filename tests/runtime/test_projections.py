@@ -149,3 +149,20 @@ def test_python_projection_state_cache_is_reused(
     state = runner.python_state("balances", 25)
     assert read == [21, 21, 22, 23, 24, 25]  # folded from the state cached at 20, not from 1
     assert {k: r["balance"] for k, r in state.items()} == expected_balances(app, 25)
+
+
+def test_many_jumps_keep_the_evenly_spaced_cached_states(
+    app: App, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    runner = app.projections
+    head = app.store.head_position
+    monkeypatch.setattr(runner, "_interval", lambda: 10)
+    runner.python_state("balances", head)
+    cache = runner._caches["balances"]
+    marks = sorted(cache.marks)
+    assert marks[:3] == [10, 20, 30]
+    for p in [3, 17, 29, 41, 5, 33, 8, 12, 27, 39, 1, 44, 18, 2, 36]:  # more than the LRU holds
+        state = runner.python_state("balances", min(p, head))
+        assert {k: r["balance"] for k, r in state.items()} == expected_balances(app, min(p, head))
+    assert sorted(cache.marks) == marks  # the marks survive; only recent positions rotate
+    assert len(cache.recent) <= cache.max_recent
