@@ -106,7 +106,7 @@ class App:
         self.decoder = EventDecoder(model)
         self.repository = Repository(model, store, snapshot_every=snapshot_every,
                                      snapshot_after_replay=snapshot_after_replay,
-                                     decoder=self.decoder)
+                                     decoder=self.decoder, clock=self.clock)
         self.last_position = 0
         if model.sagas and not getattr(store, "read_only", False):
             self.sagas.start()

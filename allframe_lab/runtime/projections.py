@@ -87,7 +87,7 @@ class _StateCache:
     so repeated jumps to the same points are instant without thinning the marks.
     """
 
-    def __init__(self, decl: type[Projection], max_marks: int = 96, max_recent: int = 8
+    def __init__(self, decl: type[Projection], max_marks: int = 64, max_recent: int = 32
                  ) -> None:
         self.decl = decl
         self.positions: list[int] = []

@@ -16,6 +16,7 @@ from allframe_lab.model import Aggregate, Model
 from allframe_lab.model.aggregate import applier, apply_fns
 from allframe_lab.model.versioning import state_fingerprint
 from allframe_lab.runtime._decode import EventDecoder, decode_stream, gc_paused
+from allframe_lab.runtime.clock import Clock
 from allframe_lab.store import EventStore, Snapshot
 
 __all__ = ["Repository"]
@@ -58,11 +59,12 @@ class Repository:
 
     def __init__(self, model: Model, store: EventStore, *, snapshot_every: int | None = None,
                  snapshot_after_replay: int | None = None,
-                 decoder: EventDecoder | None = None) -> None:
+                 decoder: EventDecoder | None = None, clock: Clock | None = None) -> None:
         self.model = model
         self.store = store
         self.snapshot_every = snapshot_every
         self.snapshot_after_replay = snapshot_after_replay
+        self.clock = clock  # stamps snapshots (the App's clock); None: the store's time
         self.decoder = decoder or EventDecoder(model)
         self._cache: dict[tuple[str, str], Aggregate] = {}
 
@@ -208,6 +210,7 @@ class Repository:
             return None
         snap = Snapshot(agg.stream_id, agg.version, agg.__aggregate_type__,
                         agg.__state_version__, agg.state(),
+                        recorded_at=self.clock.now() if self.clock is not None else None,
                         schema_fingerprint=state_fingerprint(type(agg)))
         self.store.save_snapshot(snap)
         return snap

@@ -217,3 +217,18 @@ def test_app_passes_the_replay_threshold_to_its_repository() -> None:
     assert fresh.load("Account", "a").balance == 9
     snap = store.load_snapshot("a")
     assert snap is not None and snap.version == 10
+
+
+def test_snapshots_are_stamped_by_the_app_clock() -> None:
+    from datetime import UTC, datetime
+
+    from allframe_lab import App, InMemoryEventStore, ManualClock
+    from tests.bank import make_bank
+
+    t = datetime(2030, 1, 2, 3, 4, tzinfo=UTC)
+    store = InMemoryEventStore()
+    app = App(make_bank(), store, clock=ManualClock(t), snapshot_every=2)
+    app.dispatch("OpenAccount", {"account_id": "a", "owner": "ann"})
+    app.dispatch("Deposit", {"account_id": "a", "amount": 1})
+    snap = store.load_snapshot("a")
+    assert snap is not None and snap.recorded_at == t
