@@ -20,7 +20,12 @@ class Clock(abc.ABC):
 
     @abc.abstractmethod
     def now(self) -> datetime:
-        """The current time."""
+        """The current time (for new events: a ticking clock moves on)."""
+
+    def peek(self) -> datetime:
+        """The current time without moving a ticking clock (deadline checks, stamps of
+        snapshots and saga history), so such reads never change the events' times."""
+        return self.now()
 
 
 class SystemClock(Clock):
@@ -68,6 +73,10 @@ class ManualClock(Clock):
             t = self._now
             self._now = t + self._tick
             return t
+
+    def peek(self) -> datetime:
+        with self._lock:
+            return self._now
 
     def set(self, when: datetime) -> None:
         """Jump to ``when`` (naive times are taken as UTC)."""

@@ -210,7 +210,7 @@ class Repository:
             return None
         snap = Snapshot(agg.stream_id, agg.version, agg.__aggregate_type__,
                         agg.__state_version__, agg.state(),
-                        recorded_at=self.clock.now() if self.clock is not None else None,
+                        recorded_at=self.clock.peek() if self.clock is not None else None,
                         schema_fingerprint=state_fingerprint(type(agg)))
         self.store.save_snapshot(snap)
         return snap

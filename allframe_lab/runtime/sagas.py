@@ -232,7 +232,7 @@ class SagaRunner:
             if step.wait_for is not None:
                 inst.status = "waiting"
                 inst.waiting_for = step.wait_for
-                inst.deadline = (self.app.clock.now() + step.timeout
+                inst.deadline = (self.app.clock.peek() + step.timeout
                                  if step.timeout is not None else None)
                 self._log(inst, f"step {step.name} waits for {step.wait_for}"
                           + (f" until {inst.deadline.isoformat()}" if inst.deadline else ""))
@@ -315,7 +315,7 @@ class SagaRunner:
         Runs after every delivery round; call it from a scheduler too (and after
         ``ManualClock.advance`` in tests). Returns the instances it compensated.
         """
-        now = self.app.clock.now()
+        now = self.app.clock.peek()
         fired = []
         for n in list(self._running):
             cls = self._class(n)
@@ -333,7 +333,7 @@ class SagaRunner:
 
     # -------------------------------------------------------------- storage
     def _log(self, inst: SagaInstance, text: str) -> None:
-        inst.history.append([self.app.clock.now().isoformat(), text])
+        inst.history.append([self.app.clock.peek().isoformat(), text])
 
     def _save(self, inst: SagaInstance) -> None:
         self.app.store.put_state(_ns(inst.saga), {inst.id: inst.record()})
