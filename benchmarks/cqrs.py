@@ -27,7 +27,6 @@ Three measurements (issue #3), all on the test bank (``tests/bank.py``):
 from __future__ import annotations
 
 import argparse
-import json
 import shutil
 import statistics
 import sys
@@ -234,7 +233,7 @@ def main(argv: list[str] | None = None) -> int:
         rows = measure(args.quick, tmp)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
-    from run import environment
+    from _results import environment, write_results
 
     report = {
         "schema": "allframe-lab-bench/1",
@@ -254,12 +253,8 @@ def main(argv: list[str] | None = None) -> int:
               f"{r['note']}")
     directory = args.results_dir or (HERE / "results" / "quick" if args.quick
                                      else HERE / "results")
-    directory.mkdir(parents=True, exist_ok=True)
-    stamp = time.strftime("%Y%m%dT%H%M%SZ", time.gmtime())
-    text = json.dumps(report, indent=2) + "\n"
-    for name in (f"cqrs-{stamp}.json", "cqrs-latest.json"):
-        (directory / name).write_text(text)
-    print(f"\nwrote {directory / f'cqrs-{stamp}.json'} and cqrs-latest.json")
+    path = write_results(report, directory, prefix="cqrs-")
+    print(f"\nwrote {path} and cqrs-latest.json")
     return 1 if any(r["status"] == "error" for r in rows) else 0
 
 

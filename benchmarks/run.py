@@ -20,7 +20,6 @@ import argparse
 import gc
 import json
 import os
-import platform
 import random
 import shutil
 import statistics
@@ -32,8 +31,6 @@ import traceback
 from collections.abc import Callable, Iterable
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
-from importlib.metadata import PackageNotFoundError
-from importlib.metadata import version as pkg_version
 from pathlib import Path
 from typing import Any
 
@@ -42,6 +39,8 @@ ROOT = HERE.parent
 for _p in (str(HERE), str(ROOT)):
     if _p not in sys.path:
         sys.path.insert(0, _p)
+
+from _results import environment, write_results  # noqa: E402
 
 SCHEMA = "allframe-lab-bench/1"
 
@@ -591,35 +590,6 @@ def child_rss(path: str) -> None:
 
 
 # --------------------------------------------------------------------------- driver
-def environment() -> dict[str, Any]:
-    def ver(pkg: str) -> str | None:
-        try:
-            return pkg_version(pkg)
-        except PackageNotFoundError:
-            return None
-
-    commit = None
-    try:
-        commit = subprocess.run(["git", "-C", str(ROOT), "rev-parse", "--short", "HEAD"],
-                                capture_output=True, text=True, timeout=5).stdout.strip() or None
-    except Exception:
-        pass
-    opt = sys.flags.optimize
-    return {
-        "python": platform.python_version(),
-        "implementation": platform.python_implementation(),
-        "python_mode": f"-{'O' * opt} (asserts off)" if opt else "default (asserts on)",
-        "optimize_flag": opt,
-        "gc": "enabled (Python default) on both sides",
-        "platform": platform.platform(),
-        "machine": platform.machine(),
-        "cpu_count": os.cpu_count(),
-        "packages": {k: ver(k) for k in ("allframe-lab", "eventsourcing", "duckdb", "pyarrow",
-                                         "pydantic", "pandas", "numpy")},
-        "git_commit": commit,
-    }
-
-
 NOTES = [
     "Both libraries run in the same process and Python mode; ratios are allframe-lab / "
     "eventsourcing of the same unit, measured side by side in this run (repeats alternate).",
@@ -756,18 +726,6 @@ def format_table(report: dict[str, Any]) -> str:
     lines.append("summary: " + ", ".join(f"{k} {v}" for k, v in sorted(s.items()))
                  + f"; wall time {report['wall_s']:.0f} s")
     return "\n".join(lines)
-
-
-def write_results(report: dict[str, Any], directory: Path) -> Path:
-    directory.mkdir(parents=True, exist_ok=True)
-    stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
-    text = json.dumps(report, indent=2) + "\n"
-    out = directory / f"{stamp}.json"
-    for target in (out, directory / "latest.json"):
-        tmp = target.with_name(target.name + ".tmp")
-        tmp.write_text(text)
-        os.replace(tmp, target)
-    return out
 
 
 def parse_only(value: str | None) -> list[str]:

@@ -29,7 +29,6 @@ Prints a table and writes JSON to ``benchmarks/results/time_travel-<UTC stamp>.j
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import platform
 import random
@@ -56,25 +55,6 @@ PROJECTIONS = {"case_status": "sql", "case_progress": "python"}
 
 def log(msg: str) -> None:
     print(f"  .. {msg}", file=sys.stderr, flush=True)
-
-
-def add_case_progress(model: Any) -> None:
-    """Declare the Python projection ``case_progress`` on a process-log model."""
-    from allframe_lab import Projection, applies
-
-    @model.projection("case_progress", key="case_id")
-    class CaseProgress(Projection):
-        """Events, current activity and last position per case."""
-
-        @applies("*")
-        def _any(self, event: Any, rec: Any) -> None:
-            row = self.rows.get(rec.stream_id)
-            if row is None:
-                row = self.rows[rec.stream_id] = {"case_id": rec.stream_id, "events": 0}
-            row["events"] += 1
-            row["activity"] = rec.type
-            row["last_position"] = rec.position
-            row["updated_at"] = rec.occurred_at
 
 
 def percentile(samples: list[float], q: float) -> float:
@@ -121,6 +101,7 @@ def measure(*, quick: bool = False, tmp: str | None = None) -> dict[str, Any]:
     from allframe_lab import App
     from allframe_lab.io import dataset_path, import_log, process_log_model
     from allframe_lab.store.duckdb import DuckDBEventStore
+    from tests.process_logs import add_case_progress
 
     moves = 15 if quick else 60
     reopens = 8 if quick else 25
@@ -267,15 +248,9 @@ def format_table(report: dict[str, Any]) -> str:
 
 
 def write_results(report: dict[str, Any], directory: Path) -> Path:
-    directory.mkdir(parents=True, exist_ok=True)
-    stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
-    text = json.dumps(report, indent=2) + "\n"
-    out = directory / f"time_travel-{stamp}.json"
-    for target in (out, directory / "time_travel-latest.json"):
-        tmp = target.with_name(target.name + ".tmp")
-        tmp.write_text(text)
-        os.replace(tmp, target)
-    return out
+    from _results import write_results as write
+
+    return write(report, directory, prefix="time_travel-")
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -241,7 +241,7 @@ def main(argv: list[str] | None = None) -> int:
         rows = measure(n, repeats, tmp)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
-    from run import environment
+    from _results import environment, write_results
 
     report = {
         "schema": "allframe-lab-bench/1",
@@ -261,12 +261,8 @@ def main(argv: list[str] | None = None) -> int:
         print(f"    {r['note']}")
     directory = args.results_dir or (HERE / "results" / "quick" if args.quick
                                      else HERE / "results")
-    directory.mkdir(parents=True, exist_ok=True)
-    stamp = time.strftime("%Y%m%dT%H%M%SZ", time.gmtime())
-    text = json.dumps(report, indent=2) + "\n"
-    for name in (f"upcasting-{stamp}.json", "upcasting-latest.json"):
-        (directory / name).write_text(text)
-    print(f"\nwrote {directory / f'upcasting-{stamp}.json'}")
+    path = write_results(report, directory, prefix="upcasting-")
+    print(f"\nwrote {path}")
     return 0
 
 

@@ -161,28 +161,23 @@ class App:
         list of list of RecordedEvent
             The events of each command, in order.
         """
-        working: dict[tuple[str, str], Aggregate] = {}
-        before: dict[tuple[str, str], int] = {}
-        batches = []
+        from allframe_lab.runtime.unit_of_work import UnitOfWork
+
+        uow = UnitOfWork(self)
+        spans = []
         try:
             for command in commands:
-                route, agg, stream_id, expected, events, new = self._decide(command, working)
-                before.setdefault((route.aggregate, stream_id), agg.version)
-                batches.append((stream_id, new, expected))
-                for event in events:  # later commands of the batch see these
-                    agg.apply(event)
-            recorded = self.store.append_many(batches)
+                start = len(uow._batches)
+                uow._decide(command, None)
+                spans.append((start, len(uow._batches)))
         except BaseException:
-            for agg_name, stream_id in working:  # their in-memory state ran ahead: drop it
-                self.repository.forget(agg_name, stream_id)
+            uow.discard()  # the working aggregates ran ahead of the store: drop them
             raise
-        for key, agg in working.items():  # versions match the store: snapshot if due
-            self.repository.after_append(agg, before.get(key, agg.version))
+        recorded = uow.commit()
         flat = [r for recs in recorded for r in recs]
         if flat:
-            self.last_position = flat[-1].position
             self._published(flat)
-        return recorded
+        return [[r for recs in recorded[a:b] for r in recs] for a, b in spans]
 
     # -------------------------------------------------------------- command bus
     @cached_property

@@ -14,7 +14,7 @@ from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
 from allframe_lab.errors import QueryError, UnknownNameError
-from allframe_lab.model import Query
+from allframe_lab.model import Query, SqlProjection
 from allframe_lab.model.validation import validate_message
 from allframe_lab.runtime.query_dsl import Select, select
 
@@ -24,6 +24,10 @@ if TYPE_CHECKING:  # pragma: no cover
     from allframe_lab.runtime.app import App
 
 __all__ = ["QueryBus", "ReadSide"]
+
+
+def _table_of(decl: Any) -> str:
+    return decl.table if isinstance(decl, SqlProjection) else decl.__table__  # type: ignore[no-any-return]
 
 
 class ReadSide:
@@ -52,11 +56,9 @@ class ReadSide:
         """Bring the projection that owns ``table`` to the required position."""
         if not self.consistent or table in self._ready:
             return
-        model = self.app.model
-        name = next((n for n, d in model.projections.items()
-                     if getattr(d, "table", None) == table
-                     or getattr(d, "__table__", None) == table), None)
-        if name is not None:
+        owner = self._owner(table)
+        if owner is not None:
+            name = owner[0]
             subs = self.app.__dict__.get("subscriptions")
             if subs is not None and subs._followed.get(name):  # background: wait for it
                 subs.wait_for(self.position, names=[name], timeout=self.timeout)
@@ -71,9 +73,7 @@ class ReadSide:
 
     def projection(self, name: str, /) -> pd.DataFrame:
         """A whole projection as a DataFrame."""
-        decl = self.app.model.projection_decl(name)
-        table = getattr(decl, "table", None) or decl.__table__  # type: ignore[union-attr]
-        return self.table(table).df()
+        return self.table(_table_of(self.app.model.projection_decl(name))).df()
 
     def sql(self, query: str, params: Any = None, *, tables: tuple[str, ...] = ()
             ) -> pd.DataFrame:
@@ -84,14 +84,21 @@ class ReadSide:
         return self.app.projections.sql(query, params)
 
     def _all_tables(self) -> list[str]:
-        return [getattr(d, "table", None) or d.__table__  # type: ignore[union-attr]
-                for d in self.app.model.projections.values()]
+        return [_table_of(d) for d in self.app.model.projections.values()]
+
+    def _owner(self, table: str) -> tuple[str, Any] | None:
+        """The projection (name, declaration) whose table this is, if any."""
+        return next(((n, d) for n, d in self.app.model.projections.items()
+                     if _table_of(d) == table), None)
 
     def run(self, q: Select, *, count: bool = False) -> pd.DataFrame:
         """Execute a DSL query (used by :class:`Select`)."""
         self._ensure(q.table)
-        decl = self._projection_of(q.table)
-        if decl is not None and not self._exists(q.table):  # followed, but no row yet
+        owner = self._owner(q.table)
+        decl = owner[1] if owner is not None else None
+        # a Python projection creates its table with its first row: none yet, no rows
+        if (decl is not None and not isinstance(decl, SqlProjection)
+                and not self._exists(q.table)):
             import pandas as pd
 
             if count:
@@ -109,12 +116,6 @@ class ReadSide:
         if q.table == "events" and rel != "main.events":  # the log's mirror (non-DuckDB store)
             sql = f"WITH events AS (SELECT * FROM {rel}) {sql}"
         return self.app.projections.sql(sql, params)
-
-    def _projection_of(self, table: str) -> Any:
-        for d in self.app.model.projections.values():
-            if getattr(d, "__table__", None) == table:  # Python projections create lazily
-                return d
-        return None
 
     def _exists(self, table: str) -> bool:
         return self.app.projections._known_columns(table) is not None

@@ -106,6 +106,9 @@ class SagaRunner:
         self.app = app
         self._running: set[str] = set()
         self._hooked = False
+        # (saga, instance) -> deadline of the waiting instances: fire_due runs after every
+        # delivery round and must not read the store when nothing is due
+        self._deadlines: dict[tuple[str, str], datetime] = {}
 
     # -------------------------------------------------------------- lifecycle
     def start(self, name: str | None = None, /, *, from_position: int | None = None) -> None:
@@ -132,6 +135,9 @@ class SagaRunner:
             for record in self.app.store.scan_state(_ns(n)).values():
                 if record["status"] in ("running", "compensating"):  # interrupted by a crash
                     self._resume(SagaInstance(cls, record), None)
+                elif record["status"] == "waiting" and record.get("deadline"):
+                    self._deadlines[(n, record["id"])] = datetime.fromisoformat(
+                        record["deadline"])
 
     def _class(self, name: str) -> type[Saga]:
         cls = self.app.model.sagas.get(name)
@@ -317,18 +323,15 @@ class SagaRunner:
         """
         now = self.app.clock.peek()
         fired = []
-        for n in list(self._running):
-            cls = self._class(n)
-            for record in self.app.store.scan_state(_ns(n)).values():
-                if record["status"] != "waiting" or not record.get("deadline"):
-                    continue
-                if datetime.fromisoformat(record["deadline"]) > now:
-                    continue
-                inst = SagaInstance(cls, record)
-                inst.failure = (f"no {inst.waiting_for} by the deadline "
-                                f"{record['deadline']}")
-                self._compensate(inst, None)
-                fired.append(inst)
+        for saga, iid in [k for k, t in self._deadlines.items() if t <= now]:
+            inst = self.instance(saga, iid)
+            if inst is None or inst.status != "waiting" or inst.deadline is None \
+                    or inst.deadline > now:  # stale entry: the stored record decides
+                self._deadlines.pop((saga, iid), None)
+                continue
+            inst.failure = f"no {inst.waiting_for} by the deadline {inst.deadline.isoformat()}"
+            self._compensate(inst, None)
+            fired.append(inst)
         return fired
 
     # -------------------------------------------------------------- storage
@@ -337,6 +340,10 @@ class SagaRunner:
 
     def _save(self, inst: SagaInstance) -> None:
         self.app.store.put_state(_ns(inst.saga), {inst.id: inst.record()})
+        if inst.status == "waiting" and inst.deadline is not None:
+            self._deadlines[(inst.saga, inst.id)] = inst.deadline
+        else:
+            self._deadlines.pop((inst.saga, inst.id), None)
 
     def __repr__(self) -> str:
         return f"SagaRunner(running={sorted(self._running)})"

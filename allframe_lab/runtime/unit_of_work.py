@@ -37,7 +37,6 @@ class UnitOfWork:
         self._working: dict[tuple[str, str], Aggregate] = {}
         self._before: dict[tuple[str, str], int] = {}
         self._batches: list[tuple[str, list[Any], Any]] = []
-        self._owners: list[CommandContext] = []  # the command each batch belongs to
         self.state: dict[tuple[str, str], Any] = {}
         self.context: CommandContext | None = None
 
@@ -83,22 +82,24 @@ class UnitOfWork:
         finally:
             self.context = None
 
-    def _decide(self, command: Command, ctx: CommandContext) -> list[Any]:
+    def _decide(self, command: Command, ctx: CommandContext | None) -> list[Any]:
+        """Decide one aggregate command against the working aggregates (``ctx``: the bus's
+        context, whose ids go into the metadata; ``None`` for ``App.handle_many``)."""
         try:
             route, agg, stream_id, expected, events, new = self.app._decide(
-                command, self._working, ctx.event_metadata(command))
+                command, self._working, ctx.event_metadata(command) if ctx else None)
         except DomainError as exc:  # name the stream that refused (a use case touches several)
             if exc.stream_id is None:
                 exc.stream_id = _stream_of(self.app, command)
             raise
-        if ctx.stream_id is None:
+        if ctx is not None and ctx.stream_id is None:
             ctx.stream_id = stream_id
         key = (route.aggregate, stream_id)
         self._before.setdefault(key, agg.version)
         if new:
             self._batches.append((stream_id, new, expected))
-            self._owners.append(ctx)
-            ctx.streams.append((stream_id, agg.version + 1, agg.version + len(new)))
+            if ctx is not None:
+                ctx.streams.append((stream_id, agg.version + 1, agg.version + len(new)))
             for event in events:  # later commands of the batch see these
                 agg.apply(event)
         return events

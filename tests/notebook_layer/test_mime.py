@@ -5,11 +5,10 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import jsonschema  # the test extra installs it: a missing one must fail, not skip
 import pytest
 
-jsonschema = pytest.importorskip("jsonschema")
-
-from allframe_lab.notebook.mime import (  # noqa: E402
+from allframe_lab.notebook.mime import (
     GRAPH_MIME,
     TIMELINE_MIME,
     TRACE_MIME,

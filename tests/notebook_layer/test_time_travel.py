@@ -15,12 +15,13 @@ from typing import Any
 
 import pytest
 
-from allframe_lab import App, ManualClock, Projection, SequentialIds, applies
+from allframe_lab import App, ManualClock, SequentialIds
 from allframe_lab.errors import UnknownNameError
 from allframe_lab.notebook.time_travel import TimeTravel
 from allframe_lab.store import InMemoryEventStore, NewEvent
 from allframe_lab.store.duckdb import DuckDBEventStore
 from tests.bank import make_bank
+from tests.process_logs import add_case_progress
 
 T0 = datetime(2024, 3, 1, 8, 0, tzinfo=UTC)
 ACCOUNTS = 12
@@ -230,21 +231,6 @@ def test_an_empty_store_and_unknown_names() -> None:
 
 
 # ------------------------------------------------------------------------------ BPIC 2012
-def add_case_progress(model: Any) -> None:
-    """A Python projection over the process-log model: events and last activity per case."""
-
-    @model.projection("case_progress", key="case_id")
-    class CaseProgress(Projection):
-        @applies("*")
-        def _any(self, event: Any, rec: Any) -> None:
-            row = self.rows.get(rec.stream_id)
-            if row is None:
-                row = self.rows[rec.stream_id] = {"case_id": rec.stream_id, "events": 0}
-            row["events"] += 1
-            row["activity"] = rec.type
-            row["last_position"] = rec.position
-
-
 ORACLE_SQL = """
 SELECT stream_id AS case_id, count(*) AS events, arg_max(type, position) AS activity,
        max(position) AS last_position

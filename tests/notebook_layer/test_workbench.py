@@ -64,12 +64,10 @@ def test_store_with_model_and_bad_inputs() -> None:
 
 def test_widget_hooks(bank_app: App) -> None:
     wb = Workbench(bank_app, register=False)
-    pytest.importorskip("allframe_lab.notebook.time_travel")
     tt = wb.time_travel("balances", position=2)
     assert tt.app is bank_app and tt.position == 2 and tt.projection == "balances"
 
 
 def test_command_form_hook(bank_app: App) -> None:
-    pytest.importorskip("allframe_lab.notebook.command_form")
     form = Workbench(bank_app, register=False).command_form("Deposit")
     assert type(form).__name__ == "CommandForm"
