@@ -195,6 +195,30 @@ def many_aggregates_batched(app: App, n: int, batch: int, timed: Timer) -> float
     return n / dt
 
 
+def duckdb_transaction_floor(path: str, n: int, timed: Timer) -> float:
+    """DuckDB's own floor for scenario a: n one-row INSERT transactions, no allframe-lab code.
+
+    The table has the events table's key shape (a primary key and a unique (stream, version)) and
+    the row carries a ~100-byte payload. Returns rows/s: the most any one-transaction-per-command
+    design on DuckDB can reach on this machine.
+    """
+    import duckdb
+
+    con = duckdb.connect(path)
+    con.execute("CREATE TABLE t (position BIGINT PRIMARY KEY, stream_id VARCHAR, "
+                "version BIGINT, data VARCHAR, UNIQUE (stream_id, version))")
+    payload = '{"amount": 1, "ref": "r"}' + " " * 75
+
+    def run() -> None:
+        execute = con.execute
+        for i in range(1, n + 1):
+            execute("INSERT INTO t VALUES (?, 'acc-1', ?, ?)", [i, i, payload])
+
+    dt, _ = timed(run)
+    con.close()
+    return n / dt
+
+
 # --------------------------------------------------------------------------- loading
 def _meta(command: str) -> dict[str, str]:
     cid = str(uuid.uuid4())

@@ -37,7 +37,8 @@ CANDIDATES: dict[str, tuple[str, ...]] = {
     "activity": ("concept:name", "activity", "activity_name", "activity_id", "event_name",
                  "task", "action", "event"),
     "timestamp": ("time:timestamp", "timestamp", "complete_timestamp", "completetime",
-                  "end_timestamp", "event_time", "datetime", "time", "date"),
+                  "end_timestamp", "event_time", "datetime", "time", "date",
+                  "start_timestamp", "start_time"),
 }
 
 

@@ -291,7 +291,9 @@ def _timestamps(col: Any, name: str, fmt: str | None, source: str) -> Any:
     bad = parsed.isna().to_numpy()
     if bad.any():
         row = int(bad.argmax())
-        expected = f"the format {fmt!r}" if fmt else "ISO-8601 (e.g. 2012-01-15T10:00:00+01:00)"
+        expected = f"the format {fmt!r}" if fmt else (
+            "ISO-8601 (e.g. 2012-01-15T10:00:00+01:00); for another layout give its strptime "
+            "format: LogMapping(timestamp_format='%d/%m/%Y %H:%M') or --timestamp-format")
         raise ImportFormatError(source, f"row {row + 1}",
                                 f"bad timestamp {text.iloc[row]!r} in column {name!r}; "
                                 f"expected {expected}")

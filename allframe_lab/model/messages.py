@@ -48,13 +48,19 @@ class _Validated(Message):
     """A message whose constructor reports ALL failures as one project ValidationError."""
 
     def __init__(self, /, **data: Any) -> None:
+        # What BaseModel.__init__ does, called directly: one Python frame less per command.
         try:
-            super().__init__(**data)
+            validated = self.__pydantic_validator__.validate_python(data, self_instance=self)
         except pydantic.ValidationError as exc:
             from allframe_lab.model.validation import ValidationError, field_errors
 
             raise ValidationError(type(self).__message_type__ or type(self).__name__,
                                   field_errors(exc)) from None
+        if validated is not self:  # as BaseModel.__init__: a model validator replaced it
+            import warnings
+
+            warnings.warn("a model validator of a message returned a value other than `self`; "
+                          "the returned object is ignored", stacklevel=2)
 
     @classmethod
     def model_validate(cls, obj: Any, *args: Any, **kwargs: Any) -> Any:

@@ -269,8 +269,9 @@ class Model:
             type.__setattr__(cls, "__state_version__", state_version)
             type.__setattr__(cls, "__appliers__", collect(cls, "applies"))
             type.__setattr__(cls, "__handlers__", collect(cls, "handles"))
-            if "__apply_fns__" in cls.__dict__:
-                type.__delattr__(cls, "__apply_fns__")
+            for cached in ("__apply_fns__", "__apply_cache__"):
+                if cached in cls.__dict__:
+                    type.__delattr__(cls, cached)
             self._register(self._aggregates, "aggregate", type_name, cls)
             self._snapshot_every[type_name] = snapshot_every
             self._snapshot_after_replay[type_name] = snapshot_after_replay

@@ -132,7 +132,7 @@ class App:
         DomainError
             Raised by the handler when a business rule refuses the command.
         """
-        route, agg, stream_id, expected, events, new = self._decide(command, {})
+        route, agg, stream_id, expected, events, new = self._decide(command, None)
         if not new:
             return []
         old_version = agg.version
@@ -141,11 +141,16 @@ class App:
         except ConcurrencyError:
             self.repository.forget(route.aggregate, stream_id)
             raise
-        for event, rec in zip(events, recorded, strict=True):
-            agg.apply(event, rec)
+        if len(events) == 1:
+            agg.apply(events[0], recorded[0])
+        else:
+            for event, rec in zip(events, recorded, strict=True):
+                agg.apply(event, rec)
         self.repository.after_append(agg, old_version)
         self.last_position = recorded[-1].position
-        self._published(recorded)
+        subs = self.__dict__.get("subscriptions")  # what _published does, one call less
+        if subs is not None:
+            subs.notify(self.store.head_position, recorded)
         return recorded
 
     def handle_many(self, commands: Iterable[Command], /) -> list[list[RecordedEvent]]:
@@ -260,9 +265,13 @@ class App:
         if subs is not None:
             subs.notify(self.store.head_position, recorded)
 
-    def _decide(self, command: Command, working: dict[tuple[str, str], Aggregate],
+    def _decide(self, command: Command, working: dict[tuple[str, str], Aggregate] | None,
                 meta: dict[str, Any] | None = None) -> Any:
-        """Route a command, load its aggregate, run its handler, build the new events."""
+        """Route a command, load its aggregate, run its handler, build the new events.
+
+        ``working``: the unit of work's aggregates by (aggregate, stream), or ``None`` to
+        decide against the repository's current aggregate (``App.handle``).
+        """
         route = self.model.route(command)
         if route.stream_field is None:
             raise CommandError(
@@ -270,29 +279,42 @@ class App:
                 f"@model.command({route.command!r}, stream='<field>')"
             )
         stream_id = str(getattr(command, route.stream_field))
-        key = (route.aggregate, stream_id)
-        agg = working.get(key)
-        if agg is None:
-            agg = working[key] = self.repository.current(route.aggregate, stream_id)
-        if route.creates:
-            if agg.version:
-                raise ConcurrencyError(stream_id, NO_STREAM, agg.version)
-            expected: Any = NO_STREAM
-            agg._stream_id = stream_id
+        if working is None:
+            agg = self.repository.current(route.aggregate, stream_id)
         else:
-            if not agg.version:
+            key = (route.aggregate, stream_id)
+            agg = working.get(key)
+            if agg is None:
+                agg = working[key] = self.repository.current(route.aggregate, stream_id)
+        version = agg.version
+        if route.creates:
+            if version:
+                raise ConcurrencyError(stream_id, NO_STREAM, version)
+            expected: Any = NO_STREAM
+            agg.__pydantic_private__["_stream_id"] = stream_id  # type: ignore[index]
+        else:
+            if not version:
                 raise AggregateNotFoundError(route.aggregate, stream_id)
-            expected = agg.version
-        events = _as_events(getattr(agg, route.method)(command), route.command)
-        if not events:
-            return route, agg, stream_id, expected, events, []
+            expected = version
+        result = getattr(agg, route.method)(command)
+        if isinstance(result, Event) and result.__message_type__:  # the common case: one event
+            events = [result]
+        else:
+            events = _as_events(result, route.command)
+            if not events:
+                return route, agg, stream_id, expected, events, []
         if meta is None:
-            command_id = str(self.ids.new_id())
+            command_id = self.ids.new_id_str()
             meta = {"command": route.command, "command_id": command_id,
                     "correlation_id": command_id, "causation_id": command_id}
         now = self.clock.now()
-        new = [NewEvent(e.__message_type__, e.model_dump(mode="json"), e.__schema_version__,
-                        meta, now, self.ids.new_id()) for e in events]
+        new_id = self.ids.new_id
+        new = []
+        for e in events:
+            # the serializer call of e.model_dump(mode="json"), without its argument handling
+            new.append(NewEvent(e.__message_type__,
+                                e.__pydantic_serializer__.to_python(e, mode="json"),
+                                e.__schema_version__, meta, now, new_id()))
         return route, agg, stream_id, expected, events, new
 
     # -------------------------------------------------------------- aggregates

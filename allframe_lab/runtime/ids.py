@@ -5,8 +5,10 @@ from __future__ import annotations
 import abc
 import itertools
 import os
+import struct
 import threading
 import uuid
+import weakref
 
 __all__ = ["IdFactory", "RandomIds", "SequentialIds"]
 
@@ -18,23 +20,66 @@ class IdFactory(abc.ABC):
     def new_id(self) -> uuid.UUID:
         """A new id."""
 
+    def new_id_str(self) -> str:
+        """A new id in its canonical string form: ``str(self.new_id())``.
 
-_CLEAR = ~((0xF000 << 64) | (0xC000 << 48))
-_SET_V4 = (0x4000 << 64) | (0x8000 << 48)
+        Factories may override it with a cheaper way to an id of the same form (the App
+        stores command ids as strings in every event's metadata).
+        """
+        return str(self.new_id())
+
+
 _POOL = 256  # ids per os.urandom call
+# The version (4) and variant (RFC 4122) bits of every 16-byte block, set for the whole pool
+# at once: byte 6 gets high nibble 0100, byte 8 top bits 10 (what uuid.uuid4 does per id).
+_VERSION_4 = bytes((b & 0x0F) | 0x40 for b in range(256))
+_VARIANT_RFC = bytes((b & 0x3F) | 0x80 for b in range(256))
+# UUID has __slots__ and a __setattr__ that refuses writes; its slot descriptors write the
+# two slots directly (this is what UUID.__init__ ends with, minus its argument checks).
+# SafeUUID.unknown is read once: an enum member lookup costs about as much as a UUID.
+_SET_INT = uuid.UUID.__dict__["int"].__set__
+_SET_SAFE = uuid.UUID.__dict__["is_safe"].__set__
+_UNKNOWN = uuid.SafeUUID.unknown
+_UUID = uuid.UUID
+_new = object.__new__
 
 
-def _uuid(value: int) -> uuid.UUID:
-    """A UUID from a valid 128-bit value, without re-validating it (UUID.__init__ is slow)."""
-    u = object.__new__(uuid.UUID)
-    object.__setattr__(u, "int", value)
-    object.__setattr__(u, "is_safe", uuid.SafeUUID.unknown)
-    return u
+_HALVES = struct.Struct(f">{2 * _POOL}Q")  # a pool's bytes as big-endian 64-bit halves
+
+
+def _random_uuids() -> list[uuid.UUID]:
+    """``_POOL`` random version-4 UUIDs from one ``os.urandom`` call."""
+    raw = bytearray(os.urandom(16 * _POOL))
+    raw[6::16] = raw[6::16].translate(_VERSION_4)
+    raw[8::16] = raw[8::16].translate(_VARIANT_RFC)
+    halves = iter(_HALVES.unpack(raw))
+    out = []
+    for hi, lo in zip(halves, halves):  # UUID(bytes=...) without its checks
+        u = _new(_UUID)
+        _SET_INT(u, (hi << 64) | lo)
+        _SET_SAFE(u, _UNKNOWN)
+        out.append(u)
+    return out
+
+
+def _random_uuid_strs() -> list[str]:
+    """``_POOL`` random version-4 UUIDs in canonical form (``str(uuid.uuid4())``), formatted
+    from one hex string instead of one ``UUID.__str__`` call each."""
+    raw = bytearray(os.urandom(16 * _POOL))
+    raw[6::16] = raw[6::16].translate(_VERSION_4)
+    raw[8::16] = raw[8::16].translate(_VARIANT_RFC)
+    h = raw.hex()
+    return [f"{h[j:j + 8]}-{h[j + 8:j + 12]}-{h[j + 12:j + 16]}-{h[j + 16:j + 20]}-"
+            f"{h[j + 20:j + 32]}" for j in range(0, 32 * _POOL, 32)]
 
 
 class RandomIds(IdFactory):
     """Random UUID4s (the same bits as :func:`uuid.uuid4`, drawn from ``os.urandom`` in
-    blocks, which makes them ~4x cheaper on the command path).
+    blocks of 256 and built ahead, which makes them ~5x cheaper on the command path).
+
+    Thread-safe: each id is popped from the pool exactly once (``list.pop`` is atomic).
+    A forked child process empties its copy of the pool, so parent and child never hand out
+    the same ids.
 
     Examples
     --------
@@ -45,20 +90,41 @@ class RandomIds(IdFactory):
     """
 
     def __init__(self) -> None:
-        self._lock = threading.Lock()
-        self._values: list[int] = []
+        self._pool: list[uuid.UUID] = []
+        self._strs: list[str] = []
+        _LIVE.add(self)
 
     def new_id(self) -> uuid.UUID:
-        with self._lock:
-            if not self._values:
-                raw = os.urandom(16 * _POOL)
-                self._values = [(int.from_bytes(raw[i:i + 16]) & _CLEAR) | _SET_V4
-                                for i in range(0, 16 * _POOL, 16)]
-            value = self._values.pop()
-        return _uuid(value)
+        try:
+            return self._pool.pop()
+        except IndexError:
+            # Two threads may refill at once: one list replaces the other, and ids are
+            # still handed out once each (the loser's unused ids are dropped).
+            self._pool = pool = _random_uuids()
+            return pool.pop()
+
+    def new_id_str(self) -> str:
+        try:
+            return self._strs.pop()
+        except IndexError:  # as in new_id
+            self._strs = strs = _random_uuid_strs()
+            return strs.pop()
 
     def __repr__(self) -> str:
         return "RandomIds()"
+
+
+_LIVE: weakref.WeakSet[RandomIds] = weakref.WeakSet()
+
+
+def _drop_pools_after_fork() -> None:
+    for ids in list(_LIVE):
+        ids._pool = []
+        ids._strs = []
+
+
+if hasattr(os, "register_at_fork"):  # POSIX
+    os.register_at_fork(after_in_child=_drop_pools_after_fork)
 
 
 class SequentialIds(IdFactory):

@@ -13,7 +13,6 @@ with an in-memory store they live in a private in-memory DuckDB database.
 
 from __future__ import annotations
 
-import bisect
 import json
 import threading
 import warnings
@@ -24,8 +23,10 @@ from typing import TYPE_CHECKING, Any
 
 from allframe_lab.errors import ProjectionError
 from allframe_lab.model import Model, Projection, SqlProjection
+from allframe_lab.model.aggregate import apply_fns
 from allframe_lab.runtime import dead_letters
 from allframe_lab.runtime._decode import EventDecoder, gc_paused, iter_decoded
+from allframe_lab.runtime._state_cache import CopyOnWriteRows, StateCache
 from allframe_lab.store import AsOf, EventStore
 from allframe_lab.store.duckdb import drain, frame, registered, transaction
 
@@ -47,6 +48,10 @@ def _scalars(rows: list[dict[str, Any]], names: list[str]) -> bool:
 
 class ParkedEventWarning(RuntimeWarning):
     """A projection's handler failed on events; they were parked and processing went on."""
+
+
+def _skip(inst: Projection, event: Any) -> None:
+    """The handler of events a projection has no handler for."""
 
 
 def _subscriber(name: str) -> str:
@@ -77,68 +82,6 @@ def _progress(total: int, desc: str, enabled: bool | None) -> Any:
     from tqdm.auto import tqdm
 
     return tqdm(total=total, desc=desc, unit="ev", unit_scale=True, leave=False)
-
-
-class _StateCache:
-    """Copies of a Python projection's rows at positions, for fast time travel.
-
-    Two tiers: **marks**, taken every ``interval`` events while folding, are kept (the log in
-    about 48 evenly spaced states); the positions callers asked for are kept in a small LRU,
-    so repeated jumps to the same points are instant without thinning the marks.
-    """
-
-    def __init__(self, decl: type[Projection], max_marks: int = 64, max_recent: int = 32
-                 ) -> None:
-        self.decl = decl
-        self.positions: list[int] = []
-        self.states: dict[int, dict[Any, dict[str, Any]]] = {}
-        self.marks: set[int] = set()
-        self.recent: dict[int, None] = {}  # insertion order = least recently used first
-        self.max_marks = max_marks
-        self.max_recent = max_recent
-
-    def nearest(self, position: int) -> tuple[int, dict[Any, dict[str, Any]] | None]:
-        i = bisect.bisect_right(self.positions, position)
-        if not i:
-            return 0, None
-        p = self.positions[i - 1]
-        if p in self.recent:  # touch
-            self.recent.pop(p)
-            self.recent[p] = None
-        return p, self.states[p]
-
-    def put(self, position: int, rows: dict[Any, dict[str, Any]], *, mark: bool = False
-            ) -> None:
-        if position in self.states:
-            if mark and position not in self.marks:
-                self.recent.pop(position, None)
-                self.marks.add(position)
-            return
-        if mark:
-            if len(self.marks) >= self.max_marks:  # keep the spread: drop every other mark
-                for p in sorted(self.marks)[1::2]:
-                    self._drop(p)
-            self.marks.add(position)
-        else:
-            if len(self.recent) >= self.max_recent:
-                self._drop(next(iter(self.recent)))
-            self.recent[position] = None
-        bisect.insort(self.positions, position)
-        self.states[position] = rows
-
-    def _drop(self, position: int) -> None:
-        self.marks.discard(position)
-        self.recent.pop(position, None)
-        self.states.pop(position, None)
-        i = bisect.bisect_left(self.positions, position)
-        if i < len(self.positions) and self.positions[i] == position:
-            del self.positions[i]
-
-    def clear(self) -> None:
-        self.positions.clear()
-        self.states.clear()
-        self.marks.clear()
-        self.recent.clear()
 
 
 class ProjectionRunner:
@@ -187,7 +130,9 @@ class ProjectionRunner:
         #: Records the App just appended (set around live catch-ups, see Subscriptions).
         self.fresh: list[Any] | None = None
         self._pending_checkpoints: dict[str, int] = {}
-        self._caches: dict[str, _StateCache] = {}
+        self._caches: dict[str, StateCache] = {}
+        #: name -> what the live instance touched around its last mark (see _put_mark)
+        self._mark_bases: dict[str, _MarkBase] = {}
 
     # -------------------------------------------------------------- access
     def __getitem__(self, name: str) -> ProjectionHandle:
@@ -311,6 +256,7 @@ class ProjectionRunner:
                 con.execute("DELETE FROM projection_checkpoints WHERE name = ?", [n])
             self._live.pop(n, None)
             self._caches.pop(n, None)
+            self._mark_bases.pop(n, None)
             self._table_columns.pop(table, None)
             self._checkpoints.pop(n, None)
         return self.catch_up(name, progress=progress)
@@ -377,13 +323,31 @@ class ProjectionRunner:
             batches: Any = [list(zip(self.decoder.decode_records(fresh), fresh, strict=True))]
         else:
             batches = iter_decoded(self.store, self.decoder, checkpoint + 1, head)
+        # Projection.handle's lookup, done once per event class: saves a call and two dict
+        # lookups per event on long replays. A subclass that overrides handle() gets it called.
+        fns = apply_fns(decl) if type(inst).handle is Projection.handle else None
+        handlers: dict[type, tuple[Any, bool]] = {}
+
+        def lookup(cls: type) -> tuple[Any, bool]:
+            if fns is None:
+                found = (type(inst).handle, True)
+            else:
+                found = fns.get(cls.__message_type__) or fns.get("*") or (_skip, False)
+            handlers[cls] = found
+            return found
+
         for batch in batches:
+            marks = batch[-1][1].position > next_mark
             for event, rec in batch:
-                if rec.position > next_mark:  # keep states for fast time travel
-                    cache.put(next_mark, inst.rows.snapshot(), mark=True)
+                if marks and rec.position > next_mark:  # keep states for fast time travel
+                    self._put_mark(name, cache, inst, next_mark)
                     next_mark += interval
                 try:
-                    inst.handle(event, rec)
+                    found = handlers.get(type(event)) or lookup(type(event))
+                    if found[1]:
+                        found[0](inst, event, rec)
+                    else:
+                        found[0](inst, event)
                 except Exception as exc:
                     if self.on_error == "park":
                         self._parked.append((name, dead_letters.park_record(
@@ -415,6 +379,11 @@ class ProjectionRunner:
         ONE transaction (under the store's lock: the connection is shared)."""
         with self._lock:
             touched = inst.rows.take_touched()
+            base = self._mark_bases.get(name)
+            if base is not None and base.inst is inst:
+                base.flushed.update(touched)  # the next mark must still copy these rows
+                touched |= base.unflushed  # a mark took these from the rows: write them too
+                base.unflushed = set()
             table = decl.__table__
             rows = [inst.rows._rows[k] for k in touched if k in inst.rows._rows]
             parked = self._take_parked(name, extra_writes)
@@ -584,15 +553,36 @@ class ProjectionRunner:
         rows = self.python_state(name, position)
         return _rows_frame(list(rows.values()), decl.__key__, decl.__columns__)
 
-    def _cache_for(self, name: str, decl: type[Projection]) -> _StateCache:
+    def _cache_for(self, name: str, decl: type[Projection]) -> StateCache:
         cache = self._caches.get(name)
         if cache is None or cache.decl is not decl:  # new, or the class was redefined
-            cache = self._caches[name] = _StateCache(decl)
+            cache = self._caches[name] = StateCache(decl)
         return cache
 
     def _interval(self) -> int:
-        """Events between cached states: the log in ~48 steps, at least 5,000 events."""
-        return max(5_000, self.store.head_position // 48)
+        """Events between marks: the log in ~100 steps, at least 2,000 events.
+
+        Marks copy only the rows touched since the previous one, so they are cheap enough to
+        be this dense; a fold for ``as_of`` then reads at most 1% of the log.
+        """
+        return max(2_000, self.store.head_position // 100)
+
+    def _put_mark(self, name: str, cache: StateCache, inst: Projection, position: int) -> None:
+        """Cache the live instance's rows at ``position`` as a copy-on-write mark.
+
+        The rows touched since the previous mark are those :meth:`_flush` took since then
+        plus the ones touched since; the mark takes the latter from the row set (so the next
+        mark does not copy them again) and keeps them for the next flush to write.
+        """
+        touched = inst.rows.take_touched()
+        base = self._mark_bases.get(name)
+        if base is not None and base.inst is inst:
+            cache.put_mark(position, inst.rows._rows, base.flushed | touched, base.position)
+            base.unflushed |= touched
+            base.position, base.flushed = position, set()
+        else:  # a new live instance: nothing known to share
+            cache.put_mark(position, inst.rows._rows, None, None)
+            self._mark_bases[name] = _MarkBase(inst, position, set(), touched)
 
     def python_state(self, name: str, position: int) -> dict[Any, dict[str, Any]]:
         """A Python projection's rows at ``position`` (do not mutate them)."""
@@ -604,18 +594,51 @@ class ProjectionRunner:
         if start == position and rows is not None:
             return rows
         interval = self._interval()
-        inst = decl(_copy_rows(rows) if rows is not None else None)
+        inst = decl(None)
+        if rows is not None:  # start from the cached state; copy only the rows reached
+            inst.rows = CopyOnWriteRows(rows)
         next_mark = (start // interval + 1) * interval
+        since = start if rows is not None else None  # the cached state inst started from
+        # Projection.handle's lookup once per event class, as in _fold_into
+        fns = apply_fns(decl) if type(inst).handle is Projection.handle else None
+        handlers: dict[type, tuple[Any, bool] | None] = {}
         with gc_paused():
             for batch in iter_decoded(self.store, self.decoder, start + 1, position):
                 for event, rec in batch:
-                    if rec.position > next_mark:
-                        cache.put(next_mark, inst.rows.snapshot(), mark=True)
+                    if rec.position > next_mark:  # share the rows untouched since `since`
+                        cache.put_mark(next_mark, inst.rows._rows, inst.rows.take_touched(),
+                                       since)
+                        since = next_mark
                         next_mark += interval
-                    inst.handle(event, rec)
+                    if fns is None:
+                        inst.handle(event, rec)
+                        continue
+                    cls = type(event)
+                    if cls not in handlers:
+                        handlers[cls] = fns.get(event.__message_type__) or fns.get("*")
+                    found = handlers[cls]
+                    if found is not None:
+                        if found[1]:
+                            found[0](inst, event, rec)
+                        else:
+                            found[0](inst, event)
         state = inst.rows._rows
         cache.put(position, state)
         return state
+
+
+class _MarkBase:
+    """The live instance's last mark: its position, the keys flushes took since (the next
+    mark copies them) and the keys the mark took from the row set that no flush wrote yet."""
+
+    __slots__ = ("flushed", "inst", "position", "unflushed")
+
+    def __init__(self, inst: Projection, position: int, flushed: set[Any],
+                 unflushed: set[Any]) -> None:
+        self.inst = inst
+        self.position = position
+        self.flushed = flushed
+        self.unflushed = unflushed
 
 
 class ProjectionHandle:
@@ -687,10 +710,6 @@ class ProjectionHandle:
                 f"checkpoint={self.checkpoint}>")
 
 
-def _copy_rows(rows: dict[Any, dict[str, Any]]) -> dict[Any, dict[str, Any]]:
-    return {k: dict(v) for k, v in rows.items()}
-
-
 def _column(values: list[Any]) -> Any:
     import pyarrow as pa
 
@@ -731,8 +750,28 @@ def _rows_frame(rows: list[dict[str, Any]], key: str,
                 columns: dict[str, str] | None) -> pd.DataFrame:
     import pandas as pd
 
-    df = pd.DataFrame.from_records(rows) if rows else pd.DataFrame(
-        columns=list(dict.fromkeys([key, *(columns or {})])))
-    if key in df.columns and len(df):
+    if not rows:
+        return pd.DataFrame(columns=list(dict.fromkeys([key, *(columns or {})])))
+    ordered = _sorted_by_key(rows, key)
+    if ordered is not None:  # half the cost of building the frame first and sorting it
+        return pd.DataFrame.from_records(ordered)
+    df = pd.DataFrame.from_records(rows)
+    if key in df.columns:
         df = df.sort_values(key, kind="stable").reset_index(drop=True)
     return df
+
+
+def _sorted_by_key(rows: list[dict[str, Any]], key: str) -> list[dict[str, Any]] | None:
+    """The rows in the order of their ``key`` column, sorted in Python, when that order is
+    the one pandas' stable sort gives: every key is a ``str`` (code point order, which is
+    UTF-8 byte order) or every key is an ``int``. ``None`` otherwise (missing keys, None,
+    NaN, mixed types): the caller sorts the frame instead."""
+    try:
+        values = [r[key] for r in rows]
+    except (KeyError, TypeError):
+        return None
+    kinds = set(map(type, values))
+    if kinds != {str} and kinds != {int}:
+        return None
+    order = sorted(range(len(values)), key=values.__getitem__)  # stable, as kind="stable"
+    return [rows[i] for i in order]

@@ -13,7 +13,7 @@ from __future__ import annotations
 from datetime import datetime
 
 from allframe_lab.model import Aggregate, Model
-from allframe_lab.model.aggregate import applier, apply_fns
+from allframe_lab.model.aggregate import applier, apply_fns, blank
 from allframe_lab.model.versioning import state_fingerprint
 from allframe_lab.runtime._decode import EventDecoder, decode_stream, gc_paused
 from allframe_lab.runtime.clock import Clock
@@ -66,7 +66,9 @@ class Repository:
         self.snapshot_after_replay = snapshot_after_replay
         self.clock = clock  # stamps snapshots (the App's clock); None: the store's time
         self.decoder = decoder or EventDecoder(model)
-        self._cache: dict[tuple[str, str], Aggregate] = {}
+        # aggregate type -> stream -> aggregate (nested: no key tuple per stream to allocate
+        # and for the garbage collector to scan)
+        self._cache: dict[str, dict[str, Aggregate]] = {}
 
     def load(
         self,
@@ -111,8 +113,9 @@ class Repository:
                 agg = self._from_snapshot(cls, snap)
                 outdated = agg is None
         if agg is None:
-            agg = cls()
-        agg._stream_id = stream_id
+            agg = blank(cls, stream_id)
+        else:
+            agg._stream_id = stream_id
         replayed = self._fold(agg, stream_id, agg.version + 1, version, until)
         if until is None and use_snapshots and agg.version and (
                 outdated or self._replay_due(agg, replayed)):
@@ -143,6 +146,13 @@ class Repository:
     def _fold(self, agg: Aggregate, stream_id: str, from_version: int, to_version: int | None,
               until: datetime | None) -> int:
         """Apply the stream's events from ``from_version``; returns how many were read."""
+        # The collector stays paused until the decoded events are freed (when _apply returns):
+        # resumed earlier, its next young-generation pass would scan every one of them.
+        with gc_paused():
+            return self._apply(agg, stream_id, from_version, to_version, until)
+
+    def _apply(self, agg: Aggregate, stream_id: str, from_version: int, to_version: int | None,
+               until: datetime | None) -> int:
         events, records = decode_stream(self.store, self.decoder, stream_id, from_version,
                                         to_version)
         if not events:
@@ -173,9 +183,12 @@ class Repository:
 
         The returned object is the cached one: callers must not change it.
         """
-        key = (aggregate, stream_id)
-        agg = self._cache.get(key)
-        if agg is not None and type(agg) is not self.model.aggregate_class(aggregate):
+        cache = self._cache.get(aggregate)
+        if cache is None:
+            cache = self._cache[aggregate] = {}
+        agg = cache.get(stream_id)
+        cls = self.model.aggregate_class(aggregate)
+        if agg is not None and type(agg) is not cls:
             agg = None  # the class was redefined (a re-run cell): rebuild with the new one
         head = self.store.stream_version(stream_id)
         if agg is not None and agg.version == head:
@@ -185,16 +198,17 @@ class Repository:
             if self._replay_due(agg, replayed):
                 self.take_snapshot(agg)
         elif head == 0:  # a new stream: nothing to read
-            agg = self.model.aggregate_class(aggregate)()
-            agg._stream_id = stream_id
+            agg = blank(cls, stream_id)
         else:
             agg = self.load(aggregate, stream_id)
-        self._cache[key] = agg
+        cache[stream_id] = agg
         return agg
 
     def forget(self, aggregate: str, stream_id: str, /) -> None:
         """Drop an aggregate from the cache (after a failed append)."""
-        self._cache.pop((aggregate, stream_id), None)
+        cache = self._cache.get(aggregate)
+        if cache is not None:
+            cache.pop(stream_id, None)
 
     def after_append(self, agg: Aggregate, old_version: int) -> Snapshot | None:
         """Take a snapshot if the append crossed a multiple of the snapshot interval."""
@@ -216,5 +230,6 @@ class Repository:
         return snap
 
     def __repr__(self) -> str:
-        return (f"Repository(cached={len(self._cache)}, snapshot_every={self.snapshot_every}, "
+        cached = sum(len(c) for c in self._cache.values())
+        return (f"Repository(cached={cached}, snapshot_every={self.snapshot_every}, "
                 f"snapshot_after_replay={self.snapshot_after_replay})")

@@ -39,16 +39,24 @@ def stage(
             actual = version_of(stream_id)
         if not check_expected_version(expected, actual):
             raise ConcurrencyError(stream_id, expected, actual)
-        recorded = []
-        for ev in events:
-            position += 1
-            actual += 1
-            occ = ev.occurred_at or now
-            if occ.tzinfo is None:
-                occ = occ.replace(tzinfo=UTC)
-            recorded.append(RecordedEvent(position, stream_id, actual,
-                                          ev.event_id or uuid.uuid4(), ev.type,
-                                          ev.schema_version, ev.data, ev.metadata, occ, now))
-        pending[stream_id] = actual
+        recorded = number(stream_id, events, actual, position, now)
+        position += len(recorded)
+        pending[stream_id] = actual + len(recorded)
         out.append(recorded)
     return out, pending
+
+
+def number(stream_id: str, events: Sequence[NewEvent], version: int, position: int,
+           now: datetime) -> list[RecordedEvent]:
+    """The events of one stream recorded after ``version`` and global ``position``, at time
+    ``now`` (also their ``occurred_at`` when they carry none; naive times are taken as UTC)."""
+    recorded = []
+    for ev in events:
+        position += 1
+        version += 1
+        occ = ev.occurred_at or now
+        if occ.tzinfo is None:
+            occ = occ.replace(tzinfo=UTC)
+        recorded.append(RecordedEvent(position, stream_id, version, ev.event_id or uuid.uuid4(),
+                                      ev.type, ev.schema_version, ev.data, ev.metadata, occ, now))
+    return recorded

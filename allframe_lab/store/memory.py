@@ -6,7 +6,9 @@ It raises the same errors as the durable backends and passes the same contract s
 from __future__ import annotations
 
 import bisect
+import itertools
 import json
+import operator
 import threading
 import uuid
 from collections import Counter
@@ -14,15 +16,18 @@ from collections.abc import Collection, Iterable, Iterator, Mapping, Sequence
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
-from allframe_lab.store._staging import stage
+from allframe_lab.errors import ConcurrencyError
+from allframe_lab.store._staging import number, stage
 from allframe_lab.store.port import EventStore, StateWrites
 from allframe_lab.store.records import (
+    ANY,
     ExpectedVersion,
     NewEvent,
     RecordedEvent,
     Snapshot,
     StoreStats,
     StreamInfo,
+    check_expected_version,
 )
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -31,6 +36,9 @@ if TYPE_CHECKING:  # pragma: no cover
 __all__ = ["InMemoryEventStore"]
 
 _UTC = UTC
+
+
+_stream_of = operator.attrgetter("stream_id")
 
 
 def _state_items(state: StateWrites) -> list[tuple[str, str, str | None]]:
@@ -58,11 +66,37 @@ class InMemoryEventStore(EventStore):
     def __init__(self) -> None:
         self._lock = threading.RLock()
         self._events: list[RecordedEvent] = []
-        self._streams: dict[str, list[int]] = {}  # stream -> indexes into _events
+        # stream -> indexes into _events: a range while the stream's events sit together in
+        # the log (one command after another on a stream, bulk loads: an O(1) append, and no
+        # object for the garbage collector to scan, which adds up over many streams), a list
+        # once another stream's events come in between. Both read as a sequence of ints.
+        self._streams: dict[str, range | list[int]] = {}
         self._snapshots: dict[str, list[Snapshot]] = {}
         self._state: dict[str, dict[str, Any]] = {}
 
     # -------------------------------------------------------------- writing
+    def append(
+        self,
+        stream_id: str,
+        events: Sequence[NewEvent],
+        /,
+        *,
+        expected_version: int | ExpectedVersion = ANY,
+    ) -> list[RecordedEvent]:
+        # One stream (what App.handle appends): append_many's checks, without its batching.
+        with self._lock:
+            idx = self._streams.get(stream_id)
+            actual = len(idx) if idx else 0
+            if not (expected_version == actual and type(expected_version) is int
+                    ) and not check_expected_version(expected_version, actual):
+                raise ConcurrencyError(stream_id, expected_version, actual)
+            base = len(self._events)
+            recorded = number(stream_id, events, actual, base, datetime.now(_UTC))
+            if recorded:
+                self._events.extend(recorded)
+                self._index(stream_id, base, base + len(recorded))
+            return recorded
+
     def append_many(
         self,
         batches: Sequence[tuple[str, Sequence[NewEvent], int | ExpectedVersion]],
@@ -101,10 +135,24 @@ class InMemoryEventStore(EventStore):
                 self._state.setdefault(namespace, {})[key] = value
 
     def _commit(self, staged: list[RecordedEvent]) -> None:
-        base = len(self._events)
+        start = len(self._events)
         self._events.extend(staged)
-        for i, rec in enumerate(staged, start=base):
-            self._streams.setdefault(rec.stream_id, []).append(i)
+        for stream_id, run in itertools.groupby(staged, key=_stream_of):
+            stop = start + sum(1 for _ in run)
+            self._index(stream_id, start, stop)
+            start = stop
+
+    def _index(self, stream_id: str, start: int, stop: int) -> None:
+        """Note that ``_events[start:stop]`` (just appended) belong to ``stream_id``."""
+        idx = self._streams.get(stream_id)
+        if idx is None:
+            self._streams[stream_id] = range(start, stop)
+        elif type(idx) is range and idx.stop == start:
+            self._streams[stream_id] = range(idx.start, stop)
+        else:
+            if type(idx) is range:
+                idx = self._streams[stream_id] = list(idx)
+            idx.extend(range(start, stop))
 
     def append_arrow(self, table: pa.Table, /) -> int:
         from allframe_lab.store._arrow import normalize_import_table

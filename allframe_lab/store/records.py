@@ -70,7 +70,7 @@ def check_expected_version(expected: int | ExpectedVersion, actual: int) -> bool
     )
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True, slots=True, init=False)
 class NewEvent:
     """An event to append: its type, payload and optional metadata.
 
@@ -98,7 +98,7 @@ class NewEvent:
     event_id: UUID | None = None
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True, slots=True, init=False)
 class RecordedEvent:
     """An event as stored.
 
@@ -131,6 +131,55 @@ class RecordedEvent:
     metadata: Mapping[str, Any]
     occurred_at: datetime
     recorded_at: datetime
+
+
+# NewEvent and RecordedEvent are built once per event on every append and read, so their
+# __init__ is written by hand: a frozen dataclass's generated __init__ sets each field with
+# ``object.__setattr__(self, name, value)`` (an attribute lookup per field); writing through
+# the slot descriptors directly costs about half. Same signatures, same frozen records.
+def _setters(cls: type, names: str) -> tuple[Any, ...]:
+    return tuple(cls.__dict__[n].__set__ for n in names.split())
+
+
+(_ne_type, _ne_data, _ne_sv, _ne_meta, _ne_occ, _ne_id) = _setters(
+    NewEvent, "type data schema_version metadata occurred_at event_id")
+
+
+def _new_event_init(self: NewEvent, type: str, data: Mapping[str, Any],
+                    schema_version: int = 1, metadata: Mapping[str, Any] | None = None,
+                    occurred_at: datetime | None = None, event_id: UUID | None = None) -> None:
+    _ne_type(self, type)
+    _ne_data(self, data)
+    _ne_sv(self, schema_version)
+    _ne_meta(self, {} if metadata is None else metadata)
+    _ne_occ(self, occurred_at)
+    _ne_id(self, event_id)
+
+
+(_re_pos, _re_sid, _re_ver, _re_id, _re_type, _re_sv, _re_data, _re_meta, _re_occ,
+ _re_rec) = _setters(RecordedEvent, "position stream_id version event_id type schema_version "
+                                    "data metadata occurred_at recorded_at")
+
+
+def _recorded_event_init(self: RecordedEvent, position: int, stream_id: str, version: int,
+                         event_id: UUID, type: str,
+                         schema_version: int, data: Mapping[str, Any],
+                         metadata: Mapping[str, Any], occurred_at: datetime,
+                         recorded_at: datetime) -> None:
+    _re_pos(self, position)
+    _re_sid(self, stream_id)
+    _re_ver(self, version)
+    _re_id(self, event_id)
+    _re_type(self, type)
+    _re_sv(self, schema_version)
+    _re_data(self, data)
+    _re_meta(self, metadata)
+    _re_occ(self, occurred_at)
+    _re_rec(self, recorded_at)
+
+
+NewEvent.__init__ = _new_event_init  # type: ignore[method-assign,assignment]
+RecordedEvent.__init__ = _recorded_event_init  # type: ignore[method-assign,assignment]
 
 
 @dataclass(frozen=True, slots=True)

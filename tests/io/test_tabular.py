@@ -80,6 +80,7 @@ def test_parquet_naive_and_text_timestamps_are_utc(tmp_path: Path) -> None:
     ("CaseID", "activity", "timestamp"),
     ("case:concept:name", "concept:name", "time:timestamp"),
     ("case", "Task", "Time"),
+    ("Case_Number", "Activity Name", "Start Time"),  # a start time when no completion time
 ])
 def test_column_variants_are_detected(names: tuple[str, str, str], tmp_path: Path) -> None:
     df = small_log().rename(columns=dict(zip(["case_id", "activity", "timestamp"], names)))
