@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any
 from allframe_lab.errors import EventDecodeError, ModelError, UnknownEventTypeError
 from allframe_lab.model import Event, Model
 from allframe_lab.store import EventStore, RecordedEvent
-from allframe_lab.store.duckdb import json_array
+from allframe_lab.store._columns import json_array
 
 if TYPE_CHECKING:  # pragma: no cover
     import pyarrow as pa

@@ -196,7 +196,7 @@ class CommandBus:
                                        self.app.model.commands)
         else:
             raise TypeError(f"dispatch needs a Command or a command name, got {command!r}")
-        command_id = str(self.app.ids.new_id())
+        command_id = self.app.ids.new_id_str()
         return CommandContext(name, obj, payload, command_id, correlation_id or command_id,
                               causation_id, idempotency_key, dict(metadata or {}),
                               app=self.app)

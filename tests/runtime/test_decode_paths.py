@@ -159,7 +159,7 @@ def test_unsorted_reads_are_sorted_and_equal_times_share_objects() -> None:
     import numpy as np
     import pyarrow as pa
 
-    from allframe_lab.store.duckdb import _EPOCH, _ordered, _times
+    from allframe_lab.store._columns import _EPOCH, _ordered, _times
 
     table = pa.table({"position": [3, 1, 2], "x": ["c", "a", "b"]})
     assert _ordered(table, "position").column("x").to_pylist() == ["a", "b", "c"]
