@@ -12,6 +12,8 @@ from allframe_lab.store import EventStore, InMemoryEventStore
 BACKENDS = [
     pytest.param("memory", marks=pytest.mark.memory),
     pytest.param("duckdb", marks=pytest.mark.duckdb),
+    # appends committed by DuckDB itself instead of the journal (``journal=False``)
+    pytest.param("duckdb-direct", marks=pytest.mark.duckdb),
 ]
 
 
@@ -20,7 +22,7 @@ def open_store(kind: str, tmp_path: Path) -> EventStore:
         return InMemoryEventStore()
     from allframe_lab.store.duckdb import DuckDBEventStore
 
-    return DuckDBEventStore(tmp_path / "events.duckdb")
+    return DuckDBEventStore(tmp_path / "events.duckdb", journal=kind == "duckdb")
 
 
 @pytest.fixture(params=BACKENDS)

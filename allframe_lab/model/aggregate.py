@@ -135,7 +135,17 @@ class Aggregate(BaseModel):
         if name in d:
             d[name] = value
         else:
+            _own_fields_set(self)  # pydantic's slow path may add to it: see _SHARED_FIELDS_SET
             super().__setattr__(name, value)
+
+    def __delattr__(self, name: str) -> None:
+        _own_fields_set(self)
+        super().__delattr__(name)
+
+    @property
+    def model_fields_set(self) -> set[str]:  # type: ignore[override]
+        """The fields set explicitly at construction (pydantic's, this aggregate's own)."""
+        return _own_fields_set(self)
 
     def state(self) -> dict[str, Any]:
         """The state fields as a JSON-compatible dict (what a snapshot stores)."""
@@ -187,6 +197,25 @@ _new = object.__new__
 _set_dict, _set_fields_set, _set_extra, _set_private = (
     BaseModel.__dict__[n].__set__
     for n in ("__dict__", "__pydantic_fields_set__", "__pydantic_extra__", "__pydantic_private__"))
+
+
+# Every aggregate blank() makes shares this empty set as its pydantic "fields set" (the
+# fields given at construction: none). One set per aggregate would be one more object for the
+# cyclic garbage collector to scan on each pass over an App's cached aggregates, and
+# allocating it costs too: together ~5 % of a command that opens a new stream. It must stay
+# empty: pydantic changes a model's fields set in place only in __setattr__/__delattr__'s slow
+# paths (which Aggregate routes through _own_fields_set first) and in model_copy(update=...)
+# (on the copy's own set); model_fields_set hands out the aggregate's own set, too.
+_SHARED_FIELDS_SET: set[str] = set()
+
+
+def _own_fields_set(agg: BaseModel) -> set[str]:
+    """The aggregate's fields set, first replaced by its own set if it is the shared one."""
+    fields_set = agg.__pydantic_fields_set__
+    if fields_set is _SHARED_FIELDS_SET:
+        fields_set = set()
+        _set_fields_set(agg, fields_set)
+    return fields_set
 
 
 def _immutable(value: Any) -> bool:
@@ -248,8 +277,8 @@ def blank(cls: type[A], stream_id: str = "") -> A:
         return agg
     agg = _new(cls)
     _set_dict(agg, state.copy())
-    _set_fields_set(agg, set())
-    _set_extra(agg, extra)
+    _set_fields_set(agg, _SHARED_FIELDS_SET)
+    _set_extra(agg, None if extra is None else {})  # (extra='allow': {} of its own)
     private = private.copy()
     private["_stream_id"] = stream_id
     _set_private(agg, private)

@@ -13,8 +13,6 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
-import tempfile
 import threading
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from contextlib import contextmanager
@@ -47,26 +45,25 @@ SPAN_COLUMNS = ["trace_id", "span_id", "parent_id", "name", "start_ns", "end_ns"
                 "duration_ms", "status", "attributes"]
 
 
-def open_snapshot(path: str | os.PathLike[str], /, *, attempts: int = 5) -> DuckDBEventStore:
+def open_snapshot(path: str | os.PathLike[str], /) -> DuckDBEventStore:
     """Open a private read-only copy of a DuckDB store file.
 
-    The file (and its ``.wal``, so that committed but not yet checkpointed events are seen)
-    is copied into a new temporary folder, and the copy is opened with
-    ``DuckDBEventStore(copy, read_only=True)``. The original file is never locked, so a
-    writer can open it at any time. Close the store to delete the copy.
+    The file (and its ``.wal`` and ``.journal``, so that committed events not yet
+    checkpointed or not yet moved out of the journal are seen) is copied into a new temporary
+    folder and opened there (five tries: a writer may checkpoint while the file is copied).
+    The original file is never locked, so a writer can open it at any time. Close the store
+    to delete the copy.
 
     Parameters
     ----------
     path : str or path
         A DuckDB event-store file.
-    attempts : int, default 5
-        Copies to try: a writer may checkpoint while the file is copied.
 
     Returns
     -------
     DuckDBEventStore
-        Read-only; its ``path`` is the copy's; ``source_path`` (an attribute set here) is
-        the original's.
+        ``DuckDBEventStore(path, read_only=True, snapshot=True)``; its ``path`` and
+        ``source_path`` are the original's.
 
     Raises
     ------
@@ -87,43 +84,10 @@ def open_snapshot(path: str | os.PathLike[str], /, *, attempts: int = 5) -> Duck
     (True, 1)
     >>> copy.close(); writer.close()
     """
-    import duckdb
-
     source = os.fspath(path)
-    if not Path(source).is_file():
-        raise FileNotFoundError(f"no event store at {source!r}")
-    last: Exception | None = None
-    for _ in range(max(1, attempts)):
-        folder = tempfile.mkdtemp(prefix="allframe-dashboard-")
-        target = os.path.join(folder, os.path.basename(source))
-        try:
-            shutil.copyfile(source, target)
-            if os.path.exists(source + ".wal"):
-                shutil.copyfile(source + ".wal", target + ".wal")
-            store = DuckDBEventStore(target, read_only=True)
-        except (duckdb.Error, StoreError, OSError) as exc:
-            shutil.rmtree(folder, ignore_errors=True)
-            last = exc
-            continue
-        store.source_path = source  # type: ignore[attr-defined]
-        _remove_folder_on_close(store, folder)
-        return store
-    raise StoreError(f"cannot open a read-only snapshot copy of {source!r}: {last}")
-
-
-def _remove_folder_on_close(store: DuckDBEventStore, folder: str) -> None:
-    """Delete the copy's folder on ``close()``, or when the store is garbage-collected or
-    the interpreter exits without a close."""
-    import weakref
-
-    remove = weakref.finalize(store, shutil.rmtree, folder, ignore_errors=True)
-    close = store.close
-
-    def close_and_remove() -> None:
-        close()
-        remove()
-
-    store.close = close_and_remove  # type: ignore[method-assign]
+    store = DuckDBEventStore(source, read_only=True, snapshot=True)
+    store.source_path = source  # type: ignore[attr-defined]
+    return store
 
 
 @dataclass(frozen=True, slots=True)

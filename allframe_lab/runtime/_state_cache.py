@@ -9,6 +9,11 @@ A state is a dict ``key -> row`` (rows are dicts) at a log position. Two tiers:
   mutated (folds start from copies), so sharing them is safe.
 - **recent** positions callers asked for, in a small LRU, so repeated jumps are instant.
 
+Cached rows that are plain dicts are stored *packed* (:class:`Packed`: a tuple of the column
+names and the values, about half the memory of a dict copy), so the same byte budget holds
+about twice as many marks. Readers unpack them (:func:`unpack_rows`); a fold unpacks only the
+rows it touches.
+
 Marks are thinned (every other one dropped, keeping the spread) when there are more than
 ``max_marks`` of them; while their estimated size passes ``max_bytes``, the mark whose
 neighbours are closest is dropped. The estimate counts, for each mark, its key -> row
@@ -26,20 +31,40 @@ from allframe_lab.model import RowSet
 
 Rows = dict[Any, dict[str, Any]]
 
-#: Estimated bytes per entry of a mark's key -> row mapping, and per copied row dict (a
-#: 5-column row and its changed numbers, measured on CPython 3.11). Only used for the budget.
+#: Estimated bytes per entry of a mark's key -> row mapping, and per copied row (a 5-column
+#: row and its changed numbers, measured on CPython 3.11: a dict copy takes ~230 bytes, a
+#: packed row ~125). Only used for the budget.
 _ENTRY_BYTES = 40
 _ROW_BYTES = 250
+_PACKED_BYTES = 130
 _MISSING = object()
 
 
-def copy_row(row: dict[str, Any]) -> dict[str, Any]:
-    """A shallow copy of a row (``copy.copy`` for dict subclasses, to keep their type)."""
-    return row.copy() if type(row) is dict else copy.copy(row)
+class Packed(tuple):  # type: ignore[type-arg]
+    """A cached row dict, packed: ``(column names, *values)``.
+
+    Immutable, so any number of cached states can share it. The names tuple is shared by
+    every row with the same columns (see :meth:`StateCache.pack`).
+    """
+
+    __slots__ = ()
+
+    def unpack(self) -> dict[str, Any]:
+        return dict(zip(self[0], self[1:], strict=True))
 
 
-def copy_rows(rows: Rows) -> Rows:
-    return {k: copy_row(v) for k, v in rows.items()}
+def copy_row(row: Any) -> dict[str, Any]:
+    """A row a fold may mutate: a packed row unpacked, else a shallow copy (``copy.copy``
+    for dict subclasses, to keep their type)."""
+    t = type(row)
+    if t is Packed:
+        return row.unpack()  # type: ignore[no-any-return]
+    return row.copy() if t is dict else copy.copy(row)  # type: ignore[no-any-return]
+
+
+def unpack_rows(rows: Rows) -> Rows:
+    """A cached state with every packed row unpacked (the other rows are shared)."""
+    return {k: v.unpack() if type(v) is Packed else v for k, v in rows.items()}
 
 
 class CopyOnWriteRows(RowSet):
@@ -77,11 +102,14 @@ class CopyOnWriteRows(RowSet):
         self._own.discard(key)
         self._touched.add(key)
 
+    def snapshot(self) -> Rows:
+        return {k: copy_row(v) for k, v in self._rows.items()}
+
 
 class StateCache:
     """Copies of a Python projection's rows at positions (see the module docstring)."""
 
-    def __init__(self, decl: type, max_marks: int = 128, max_recent: int = 32,
+    def __init__(self, decl: type, max_marks: int = 512, max_recent: int = 32,
                  max_bytes: int = 160 * 2**20) -> None:
         self.decl = decl
         self.positions: list[int] = []
@@ -92,7 +120,12 @@ class StateCache:
         self.max_recent = max_recent
         self.max_bytes = max_bytes
         self.sizes: dict[int, int] = {}  # estimated bytes each mark added
+        self.dropped = False  # whether the byte budget dropped a mark
         self.rows_copied = 0  # row dicts copied into marks (for tests and reports)
+        self._names: dict[tuple[str, ...], tuple[str, ...]] = {}  # shared names of packed rows
+        self._unpacked: tuple[int, Rows] | None = None  # the last state() asked for
+        #: [keys, order] of the last frame built from a state (see projections._state_frame)
+        self.sort_memo: list[Any] = [None, None]
 
     def __repr__(self) -> str:
         return (f"<StateCache {len(self.marks)} marks, {len(self.recent)} recent, "
@@ -102,6 +135,39 @@ class StateCache:
     def mark_bytes(self) -> int:
         """Estimated memory held by the marks (mappings plus the rows they copied)."""
         return sum(self.sizes.values())
+
+    def pack(self, row: Any) -> Any:
+        """A cacheable copy of a live row: packed if it is a plain dict, else a copy."""
+        t = type(row)
+        if t is Packed:  # already immutable
+            return row
+        if t is not dict:
+            return copy.copy(row)
+        names = tuple(row)
+        return Packed((self._names.setdefault(names, names), *row.values()))
+
+    def state(self, position: int) -> Rows:
+        """The cached state at ``position`` with plain dict rows (the last one is kept, so
+        asking for the same mark again costs nothing). Raises ``KeyError`` if not cached."""
+        hit = self._unpacked
+        if hit is not None and hit[0] == position:
+            return hit[1]
+        rows = unpack_rows(self.states[position])
+        self._unpacked = (position, rows)
+        return rows
+
+    def wants_mark(self, position: int) -> bool:
+        """Whether a mark at ``position`` would be kept: ``False`` once the byte budget
+        dropped marks and the gap it would split is no wider than the narrowest one (the
+        budget would drop it, or a neighbour, right away: a fold need not copy it)."""
+        if position in self.states or not self.dropped or len(self.marks) < 3:
+            return True
+        ps = sorted(self.marks)
+        i = bisect.bisect_left(ps, position)
+        if i == 0 or i == len(ps):
+            return True
+        narrowest = min(ps[j + 1] - ps[j - 1] for j in range(1, len(ps) - 1))
+        return ps[i] - ps[i - 1] > narrowest
 
     def nearest(self, position: int) -> tuple[int, Rows | None]:
         i = bisect.bisect_right(self.positions, position)
@@ -141,28 +207,30 @@ class StateCache:
         if base is not None:
             assert changed is not None
             state = base.copy()
+            pack = self.pack
             for k in changed:
                 row = rows.get(k, _MISSING)
                 if row is _MISSING:
                     state.pop(k, None)
                 else:
-                    state[k] = copy_row(row)
+                    state[k] = pack(row)
             copied = len(changed)
             if len(state) != len(rows):  # rows changed without being touched: do not guess
                 state = None
             elif list(state) != list(rows):  # keep the live key order (a frame's row order)
                 state = {k: state[k] for k in rows}
         if state is None:
-            state = copy_rows(rows)
+            state = {k: self.pack(v) for k, v in rows.items()}
             copied = len(state)
         self.rows_copied += copied
         if len(self.marks) >= self.max_marks:
             self._thin()
         self.marks.add(position)
-        self.sizes[position] = _ENTRY_BYTES * len(state) + _ROW_BYTES * copied
+        self.sizes[position] = _ENTRY_BYTES * len(state) + _PACKED_BYTES * copied
         self._insert(position, state)
         while self.mark_bytes > self.max_bytes and len(self.marks) > 2:
             self._drop(self._densest())
+            self.dropped = True
 
     def _densest(self) -> int:
         """The inner mark whose neighbours are closest together (dropping it leaves the
@@ -181,6 +249,8 @@ class StateCache:
         self.states[position] = rows
 
     def _drop(self, position: int) -> None:
+        if self._unpacked is not None and self._unpacked[0] == position:
+            self._unpacked = None
         self.marks.discard(position)
         self.sizes.pop(position, None)
         self.recent.pop(position, None)
@@ -190,6 +260,7 @@ class StateCache:
             del self.positions[i]
 
     def clear(self) -> None:
+        self._unpacked = None
         self.positions.clear()
         self.states.clear()
         self.marks.clear()

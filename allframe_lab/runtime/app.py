@@ -14,7 +14,8 @@ from allframe_lab.runtime._decode import EventDecoder
 from allframe_lab.runtime.clock import Clock, SystemClock
 from allframe_lab.runtime.ids import IdFactory, RandomIds
 from allframe_lab.runtime.repository import Repository
-from allframe_lab.store import NO_STREAM, AsOf, EventStore, NewEvent, RecordedEvent
+from allframe_lab.store import NO_STREAM, AsOf, EventStore, RecordedEvent
+from allframe_lab.store.records import make_new_event
 
 if TYPE_CHECKING:  # pragma: no cover
     import pandas as pd
@@ -135,7 +136,8 @@ class App:
         route, agg, stream_id, expected, events, new = self._decide(command, None)
         if not new:
             return []
-        old_version = agg.version
+        private = agg.__pydantic_private__  # agg.version without the property call
+        old_version = private["_version"]  # type: ignore[index]
         try:
             recorded = self.store.append(stream_id, new, expected_version=expected)
         except ConcurrencyError:
@@ -286,12 +288,13 @@ class App:
             agg = working.get(key)
             if agg is None:
                 agg = working[key] = self.repository.current(route.aggregate, stream_id)
-        version = agg.version
+        private = agg.__pydantic_private__  # agg.version without the property call
+        version = private["_version"]  # type: ignore[index]
         if route.creates:
             if version:
                 raise ConcurrencyError(stream_id, NO_STREAM, version)
             expected: Any = NO_STREAM
-            agg.__pydantic_private__["_stream_id"] = stream_id  # type: ignore[index]
+            private["_stream_id"] = stream_id  # type: ignore[index]
         else:
             if not version:
                 raise AggregateNotFoundError(route.aggregate, stream_id)
@@ -312,9 +315,9 @@ class App:
         new = []
         for e in events:
             # the serializer call of e.model_dump(mode="json"), without its argument handling
-            new.append(NewEvent(e.__message_type__,
-                                e.__pydantic_serializer__.to_python(e, mode="json"),
-                                e.__schema_version__, meta, now, new_id()))
+            new.append(make_new_event(e.__message_type__,
+                                      e.__pydantic_serializer__.to_python(e, mode="json"),
+                                      e.__schema_version__, meta, now, new_id()))
         return route, agg, stream_id, expected, events, new
 
     # -------------------------------------------------------------- aggregates

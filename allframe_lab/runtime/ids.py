@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import abc
+import collections
 import itertools
 import os
 import struct
@@ -44,33 +45,50 @@ _UUID = uuid.UUID
 _new = object.__new__
 
 
-_HALVES = struct.Struct(f">{2 * _POOL}Q")  # a pool's bytes as big-endian 64-bit halves
+# A pool's bytes as 16-byte blocks, in one unpack call.
+_BLOCKS = struct.Struct("16s" * _POOL)
+
+
+def _random_bytes() -> bytearray:
+    """``16 * _POOL`` random bytes: ``_POOL`` version-4 UUIDs, big-endian."""
+    raw = bytearray(os.urandom(16 * _POOL))
+    raw[6::16] = raw[6::16].translate(_VERSION_4)
+    raw[8::16] = raw[8::16].translate(_VARIANT_RFC)
+    return raw
 
 
 def _random_uuids() -> list[uuid.UUID]:
-    """``_POOL`` random version-4 UUIDs from one ``os.urandom`` call."""
-    raw = bytearray(os.urandom(16 * _POOL))
-    raw[6::16] = raw[6::16].translate(_VERSION_4)
-    raw[8::16] = raw[8::16].translate(_VARIANT_RFC)
-    halves = iter(_HALVES.unpack(raw))
-    out = []
-    for hi, lo in zip(halves, halves):  # UUID(bytes=...) without its checks
-        u = _new(_UUID)
-        _SET_INT(u, (hi << 64) | lo)
-        _SET_SAFE(u, _UNKNOWN)
-        out.append(u)
+    """``_POOL`` random version-4 UUIDs from one ``os.urandom`` call.
+
+    ``UUID(bytes=...)`` without its checks, and without a Python-level loop: each step maps
+    a builtin over the whole pool (``map`` runs in C), ~1.3x cheaper than a ``for`` loop.
+    """
+    ints = map(int.from_bytes, _BLOCKS.unpack(_random_bytes()))  # big-endian by default
+    out = list(map(_new, itertools.repeat(_UUID, _POOL)))
+    collections.deque(map(_SET_INT, out, ints), maxlen=0)  # deque(..., 0): run, keep nothing
+    collections.deque(map(_SET_SAFE, out, itertools.repeat(_UNKNOWN, _POOL)), maxlen=0)
     return out
 
 
+# Where each of a UUID's 32 hex digits goes in its 36-character canonical form
+# (8-4-4-4-12: a dash after digits 8, 12, 16 and 20), and the pool's text with only the
+# dashes and one space after every UUID in place.
+_DIGIT_AT = [i + (i >= 8) + (i >= 12) + (i >= 16) + (i >= 20) for i in range(32)]
+_TEMPLATE = bytes(b" ".join([b"-" * 36] * _POOL))
+
+
 def _random_uuid_strs() -> list[str]:
-    """``_POOL`` random version-4 UUIDs in canonical form (``str(uuid.uuid4())``), formatted
-    from one hex string instead of one ``UUID.__str__`` call each."""
-    raw = bytearray(os.urandom(16 * _POOL))
-    raw[6::16] = raw[6::16].translate(_VERSION_4)
-    raw[8::16] = raw[8::16].translate(_VARIANT_RFC)
-    h = raw.hex()
-    return [f"{h[j:j + 8]}-{h[j + 8:j + 12]}-{h[j + 12:j + 16]}-{h[j + 16:j + 20]}-"
-            f"{h[j + 20:j + 32]}" for j in range(0, 32 * _POOL, 32)]
+    """``_POOL`` random version-4 UUIDs in canonical form (``str(uuid.uuid4())``).
+
+    The hex digits of the whole pool are written into a template of dashes with one
+    strided slice assignment per digit position (32 C-level copies instead of five string
+    slices and a format per id), then the text is split once: ~3x cheaper per id.
+    """
+    digits = _random_bytes().hex().encode("ascii")
+    text = bytearray(_TEMPLATE)
+    for i, at in enumerate(_DIGIT_AT):
+        text[at::37] = digits[i::32]
+    return text.decode("ascii").split(" ")
 
 
 class RandomIds(IdFactory):

@@ -26,6 +26,13 @@ from allframe_lab.model import Model, Projection, SqlProjection
 from allframe_lab.model.aggregate import apply_fns
 from allframe_lab.runtime import dead_letters
 from allframe_lab.runtime._decode import EventDecoder, gc_paused, iter_decoded
+from allframe_lab.runtime._frames import (
+    column,
+    rows_to_arrow,
+    scalars,
+    select_with_types,
+    state_frame,
+)
 from allframe_lab.runtime._state_cache import CopyOnWriteRows, StateCache
 from allframe_lab.store import AsOf, EventStore
 from allframe_lab.store.duckdb import drain, frame, registered, transaction
@@ -39,13 +46,6 @@ __all__ = ["ParkedEventWarning", "ProjectionHandle", "ProjectionRunner"]
 
 #: Flushes with at most this many touched rows use parameterized SQL instead of Arrow.
 _SMALL_FLUSH = 64
-_SCALARS = (str, int, float, bool, type(None), datetime)
-
-
-def _scalars(rows: list[dict[str, Any]], names: list[str]) -> bool:
-    return all(isinstance(r.get(c), _SCALARS) for r in rows for c in names)
-
-
 class ParkedEventWarning(RuntimeWarning):
     """A projection's handler failed on events; they were parked and processing went on."""
 
@@ -109,14 +109,13 @@ class ProjectionRunner:
         self.on_error = on_error
         self._parked: list[tuple[str, Any]] = []  # (name, record) not yet written
         self.decoder = decoder or EventDecoder(model)
-        con = getattr(store, "connection", None)
-        if con is not None:
-            self._con: duckdb.DuckDBPyConnection = con
+        self._own_con: duckdb.DuckDBPyConnection | None = None
+        if getattr(store, "connection", None) is not None:
             self._lock = store.lock  # type: ignore[attr-defined]
             self._events_rel = "main.events"
         else:
-            self._con = duckdb.connect()
-            self._con.execute("SET TimeZone = 'UTC'")
+            self._own_con = duckdb.connect()
+            self._own_con.execute("SET TimeZone = 'UTC'")
             self._lock = threading.RLock()
             self._events_rel = "_af_events"
         self._mirrored = -1
@@ -144,6 +143,14 @@ class ProjectionRunner:
 
     def __len__(self) -> int:
         return len(self.model.projections)
+
+    @property
+    def _con(self) -> duckdb.DuckDBPyConnection:
+        # asked of the store at every use: a journaled DuckDB store moves the events it has
+        # not written into its table yet before it hands out its connection
+        if self._own_con is not None:
+            return self._own_con
+        return self.store.connection  # type: ignore[attr-defined, no-any-return]
 
     @property
     def connection(self) -> duckdb.DuckDBPyConnection:
@@ -200,8 +207,11 @@ class ProjectionRunner:
     @contextmanager
     def _transaction(self) -> Iterator[duckdb.DuckDBPyConnection]:
         self._pending_checkpoints.clear()
+        # a DuckDB store's own transaction also inserts its journaled events: one commit
+        block = (transaction(self._own_con, self._lock) if self._own_con is not None
+                 else self.store.transaction())  # type: ignore[attr-defined]
         try:
-            with transaction(self._con, self._lock) as con:
+            with block as con:
                 yield con
         except BaseException:
             self._pending_checkpoints.clear()
@@ -340,7 +350,8 @@ class ProjectionRunner:
             marks = batch[-1][1].position > next_mark
             for event, rec in batch:
                 if marks and rec.position > next_mark:  # keep states for fast time travel
-                    self._put_mark(name, cache, inst, next_mark)
+                    if cache.wants_mark(next_mark):
+                        self._put_mark(name, cache, inst, next_mark)
                     next_mark += interval
                 try:
                     found = handlers.get(type(event)) or lookup(type(event))
@@ -394,7 +405,7 @@ class ProjectionRunner:
             with self._transaction() as con:
                 if rows or (known is not None and touched):
                     if (known is not None and set(names) <= known
-                            and len(touched) <= _SMALL_FLUSH and _scalars(rows, names)):
+                            and len(touched) <= _SMALL_FLUSH and scalars(rows, names)):
                         self._write_small(con, table, decl.__key__, touched, rows, names)
                     else:
                         self._write_arrow(con, decl, touched, rows)
@@ -444,9 +455,9 @@ class ProjectionRunner:
         import pyarrow as pa
 
         table, key = decl.__table__, decl.__key__
-        upserts = _rows_to_arrow(rows, key, decl.__columns__)
-        keys = pa.table({"k": _column(list(touched))})
-        select = _select_with_types(upserts.column_names, decl.__columns__)
+        upserts = rows_to_arrow(rows, key, decl.__columns__)
+        keys = pa.table({"k": column(list(touched))})
+        select = select_with_types(upserts.column_names, decl.__columns__)
         with registered(con, "_af_up", upserts), registered(con, "_af_keys", keys):
             if self._known_columns(table) is None:
                 con.execute(f'CREATE TABLE "{table}" AS SELECT {select} FROM _af_up LIMIT 0')
@@ -550,8 +561,12 @@ class ProjectionRunner:
                                  [position])
                 except Exception as exc:
                     raise ProjectionError(f"SQL projection {name!r} failed: {exc}") from exc
-        rows = self.python_state(name, position)
-        return _rows_frame(list(rows.values()), decl.__key__, decl.__columns__)
+        # the collector paused for the frame too: its ~one tuple per row are freed by reference
+        # counting, and a collection in between would rescan the cached states' rows
+        with gc_paused():
+            rows = self._python_state(name, decl, position)
+            return state_frame(list(rows.values()), decl.__key__, decl.__columns__,
+                                self._cache_for(name, decl).sort_memo)
 
     def _cache_for(self, name: str, decl: type[Projection]) -> StateCache:
         cache = self._caches.get(name)
@@ -560,12 +575,13 @@ class ProjectionRunner:
         return cache
 
     def _interval(self) -> int:
-        """Events between marks: the log in ~100 steps, at least 2,000 events.
+        """Events between marks: the log in ~250 steps, at least 2,000 events.
 
-        Marks copy only the rows touched since the previous one, so they are cheap enough to
-        be this dense; a fold for ``as_of`` then reads at most 1% of the log.
+        Marks copy (packed) only the rows touched since the previous one, so they are cheap
+        enough to be this dense; a fold for ``as_of`` then reads at most 0.4% of the log. The
+        cache's byte budget may keep fewer (see :class:`StateCache`).
         """
-        return max(2_000, self.store.head_position // 100)
+        return max(2_000, self.store.head_position // 250)
 
     def _put_mark(self, name: str, cache: StateCache, inst: Projection, position: int) -> None:
         """Cache the live instance's rows at ``position`` as a copy-on-write mark.
@@ -589,6 +605,13 @@ class ProjectionRunner:
         decl = self.model.projection_decl(name)
         if isinstance(decl, SqlProjection):
             raise ProjectionError(f"{name!r} is a SQL projection: use as_of()")
+        self._python_state(name, decl, position)
+        return self._cache_for(name, decl).state(position)
+
+    def _python_state(self, name: str, decl: type[Projection], position: int
+                      ) -> dict[Any, Any]:
+        """The state at ``position`` as cached (rows may be :class:`Packed`): folded from the
+        nearest cached state, which is then cached at ``position`` too."""
         cache = self._cache_for(name, decl)
         start, rows = cache.nearest(position)
         if start == position and rows is not None:
@@ -606,9 +629,10 @@ class ProjectionRunner:
             for batch in iter_decoded(self.store, self.decoder, start + 1, position):
                 for event, rec in batch:
                     if rec.position > next_mark:  # share the rows untouched since `since`
-                        cache.put_mark(next_mark, inst.rows._rows, inst.rows.take_touched(),
-                                       since)
-                        since = next_mark
+                        if cache.wants_mark(next_mark):  # else the touched keys add up
+                            cache.put_mark(next_mark, inst.rows._rows,
+                                           inst.rows.take_touched(), since)
+                            since = next_mark
                         next_mark += interval
                     if fns is None:
                         inst.handle(event, rec)
@@ -623,6 +647,11 @@ class ProjectionRunner:
                         else:
                             found[0](inst, event)
         state = inst.rows._rows
+        # pack the rows this fold owns: the state is cached, and a frame is built fastest
+        # from packed rows (tuples of values)
+        owned = inst.rows._own if isinstance(inst.rows, CopyOnWriteRows) else state.keys()
+        for k in list(owned):
+            state[k] = cache.pack(state[k])
         cache.put(position, state)
         return state
 
@@ -708,70 +737,3 @@ class ProjectionHandle:
     def __repr__(self) -> str:
         return (f"<ProjectionHandle {self.name!r} ({self.kind}) table={self.table_name!r} "
                 f"checkpoint={self.checkpoint}>")
-
-
-def _column(values: list[Any]) -> Any:
-    import pyarrow as pa
-
-    try:
-        return pa.array(values)
-    except (pa.ArrowInvalid, pa.ArrowTypeError):
-        return pa.array([None if v is None else str(v) for v in values], pa.string())
-
-
-def _select_with_types(names: list[str], columns: dict[str, str] | None) -> str:
-    """A SELECT list that casts declared columns to their DuckDB types."""
-    declared = columns or {}
-    parts = [f'CAST("{c}" AS {declared[c]}) AS "{c}"' if c in declared else f'"{c}"'
-             for c in names]
-    return ", ".join(parts) if parts else "*"
-
-
-def _rows_to_arrow(rows: list[dict[str, Any]], key: str,
-                   columns: dict[str, str] | None) -> Any:
-    import pyarrow as pa
-
-    names: dict[str, None] = {key: None}
-    for c in columns or {}:
-        names[c] = None
-    for r in rows:
-        for c in r:
-            names[c] = None
-    out = {}
-    for c in names:
-        col = _column([r.get(c) for r in rows])
-        if pa.types.is_null(col.type):  # no value seen yet: text, until a value says more
-            col = col.cast(pa.string())
-        out[c] = col
-    return pa.table(out)
-
-
-def _rows_frame(rows: list[dict[str, Any]], key: str,
-                columns: dict[str, str] | None) -> pd.DataFrame:
-    import pandas as pd
-
-    if not rows:
-        return pd.DataFrame(columns=list(dict.fromkeys([key, *(columns or {})])))
-    ordered = _sorted_by_key(rows, key)
-    if ordered is not None:  # half the cost of building the frame first and sorting it
-        return pd.DataFrame.from_records(ordered)
-    df = pd.DataFrame.from_records(rows)
-    if key in df.columns:
-        df = df.sort_values(key, kind="stable").reset_index(drop=True)
-    return df
-
-
-def _sorted_by_key(rows: list[dict[str, Any]], key: str) -> list[dict[str, Any]] | None:
-    """The rows in the order of their ``key`` column, sorted in Python, when that order is
-    the one pandas' stable sort gives: every key is a ``str`` (code point order, which is
-    UTF-8 byte order) or every key is an ``int``. ``None`` otherwise (missing keys, None,
-    NaN, mixed types): the caller sorts the frame instead."""
-    try:
-        values = [r[key] for r in rows]
-    except (KeyError, TypeError):
-        return None
-    kinds = set(map(type, values))
-    if kinds != {str} and kinds != {int}:
-        return None
-    order = sorted(range(len(values)), key=values.__getitem__)  # stable, as kind="stable"
-    return [rows[i] for i in order]

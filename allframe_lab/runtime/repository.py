@@ -191,8 +191,8 @@ class Repository:
         if agg is not None and type(agg) is not cls:
             agg = None  # the class was redefined (a re-run cell): rebuild with the new one
         head = self.store.stream_version(stream_id)
-        if agg is not None and agg.version == head:
-            return agg
+        if agg is not None and agg.__pydantic_private__["_version"] == head:  # type: ignore[index]
+            return agg  # (agg.version without the property call: this is every command's path)
         if agg is not None and agg.version < head:
             replayed = self._fold(agg, stream_id, agg.version + 1, None, None)
             if self._replay_due(agg, replayed):
@@ -213,7 +213,8 @@ class Repository:
     def after_append(self, agg: Aggregate, old_version: int) -> Snapshot | None:
         """Take a snapshot if the append crossed a multiple of the snapshot interval."""
         every = self.model.snapshot_every(agg.__aggregate_type__) or self.snapshot_every
-        if not every or agg.version // every == old_version // every:
+        if not every or (agg.__pydantic_private__["_version"]  # type: ignore[index]
+                         // every == old_version // every):
             return None
         return self.take_snapshot(agg)
 

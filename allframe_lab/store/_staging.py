@@ -12,6 +12,7 @@ from allframe_lab.store.records import (
     NewEvent,
     RecordedEvent,
     check_expected_version,
+    make_recorded_event,
 )
 
 Batches = Sequence[tuple[str, Sequence[NewEvent], int | ExpectedVersion]]
@@ -54,9 +55,12 @@ def number(stream_id: str, events: Sequence[NewEvent], version: int, position: i
     for ev in events:
         position += 1
         version += 1
-        occ = ev.occurred_at or now
-        if occ.tzinfo is None:
+        occ = ev.occurred_at
+        if occ is None:
+            occ = now
+        elif occ.tzinfo is None:
             occ = occ.replace(tzinfo=UTC)
-        recorded.append(RecordedEvent(position, stream_id, version, ev.event_id or uuid.uuid4(),
-                                      ev.type, ev.schema_version, ev.data, ev.metadata, occ, now))
+        recorded.append(make_recorded_event(position, stream_id, version,
+                                            ev.event_id or uuid.uuid4(), ev.type,
+                                            ev.schema_version, ev.data, ev.metadata, occ, now))
     return recorded

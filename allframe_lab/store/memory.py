@@ -21,6 +21,7 @@ from allframe_lab.store._staging import number, stage
 from allframe_lab.store.port import EventStore, StateWrites
 from allframe_lab.store.records import (
     ANY,
+    NO_STREAM,
     ExpectedVersion,
     NewEvent,
     RecordedEvent,
@@ -87,14 +88,20 @@ class InMemoryEventStore(EventStore):
         with self._lock:
             idx = self._streams.get(stream_id)
             actual = len(idx) if idx else 0
-            if not (expected_version == actual and type(expected_version) is int
+            # the two cases of App.handle first (an existing stream at the expected version,
+            # a new stream), then every other case with check_expected_version
+            if not ((expected_version == actual and type(expected_version) is int)
+                    or (expected_version is NO_STREAM and not actual)
                     ) and not check_expected_version(expected_version, actual):
                 raise ConcurrencyError(stream_id, expected_version, actual)
             base = len(self._events)
             recorded = number(stream_id, events, actual, base, datetime.now(_UTC))
             if recorded:
                 self._events.extend(recorded)
-                self._index(stream_id, base, base + len(recorded))
+                if idx is None:  # a new stream: what _index does, one call less
+                    self._streams[stream_id] = range(base, base + len(recorded))
+                else:
+                    self._index(stream_id, base, base + len(recorded))
             return recorded
 
     def append_many(

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import enum
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -180,6 +180,56 @@ def _recorded_event_init(self: RecordedEvent, position: int, stream_id: str, ver
 
 NewEvent.__init__ = _new_event_init  # type: ignore[method-assign,assignment]
 RecordedEvent.__init__ = _recorded_event_init  # type: ignore[method-assign,assignment]
+
+
+# The command path builds one NewEvent and one RecordedEvent per event. Even through the slot
+# descriptors, each field costs a call. These builders are plain slotted classes with the
+# SAME slots (hence the same memory layout): their __init__ fills the slots with ordinary
+# attribute stores (which the interpreter specializes into direct slot writes) and then turns
+# the object into the frozen record by assigning __class__. Python allows that assignment
+# only between classes of identical layout (TypeError otherwise), and from then on the object
+# is exactly what the record's constructor returns (test_records_builders.py compares them).
+# About 2x cheaper than the constructors; positional arguments only, nothing defaulted.
+class _NewEventBuilder:
+    __slots__ = NewEvent.__slots__
+
+    def __init__(self, type: str, data: Mapping[str, Any], schema_version: int,
+                 metadata: Mapping[str, Any], occurred_at: datetime | None,
+                 event_id: UUID | None) -> None:
+        self.type = type
+        self.data = data
+        self.schema_version = schema_version
+        self.metadata = metadata
+        self.occurred_at = occurred_at
+        self.event_id = event_id
+        self.__class__ = NewEvent  # type: ignore[assignment]
+
+
+class _RecordedEventBuilder:
+    __slots__ = RecordedEvent.__slots__
+
+    def __init__(self, position: int, stream_id: str, version: int, event_id: UUID, type: str,
+                 schema_version: int, data: Mapping[str, Any], metadata: Mapping[str, Any],
+                 occurred_at: datetime, recorded_at: datetime) -> None:
+        self.position = position
+        self.stream_id = stream_id
+        self.version = version
+        self.event_id = event_id
+        self.type = type
+        self.schema_version = schema_version
+        self.data = data
+        self.metadata = metadata
+        self.occurred_at = occurred_at
+        self.recorded_at = recorded_at
+        self.__class__ = RecordedEvent  # type: ignore[assignment]
+
+
+make_new_event: Callable[[str, Mapping[str, Any], int, Mapping[str, Any], datetime | None,
+                          UUID | None], NewEvent] = _NewEventBuilder  # type: ignore[assignment]
+"""``NewEvent(type, data, schema_version, metadata, occurred_at, event_id)``, all six
+given positionally (``metadata`` is used as given, not replaced by ``{}`` when ``None``)."""
+make_recorded_event: Callable[..., RecordedEvent] = _RecordedEventBuilder  # type: ignore[assignment]
+"""``RecordedEvent(...)`` with its ten fields given positionally."""
 
 
 @dataclass(frozen=True, slots=True)

@@ -271,8 +271,8 @@ def test_a_writer_can_open_the_file_while_the_dashboard_is_open(tmp_path: Path) 
 
 def test_snapshot_copy_is_deleted_on_close(helpdesk: Path) -> None:
     board = dashboard(helpdesk)
-    copy = Path(board.data.store.path)
-    assert copy.is_file() and copy != helpdesk
+    copy = Path(board.data.store.copy_path)
+    assert copy.is_file() and copy != helpdesk and board.data.store.path == str(helpdesk)
     board.close()
     assert not copy.parent.exists()
 

@@ -7,6 +7,8 @@ The oracle folds the raw log by hand, with its own code, into plain dicts.
 from __future__ import annotations
 
 import random
+from datetime import UTC, datetime
+from decimal import Decimal
 from typing import Any
 
 import pandas as pd
@@ -15,6 +17,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from allframe_lab import App, Event, Model, Projection, applies
+from allframe_lab.runtime._state_cache import Packed, unpack_rows
 from allframe_lab.store import DuckDBEventStore, InMemoryEventStore, NewEvent
 
 STREAMS = ["a", "b", "c", "é-ü", "z"]
@@ -124,7 +127,7 @@ def test_asof_folds_from_shared_marks_equal_a_fold_from_zero(
     # every cached state (marks and recent positions) is still the exact state at its
     # position: later folds copied the rows they reached instead of mutating shared ones
     for p, state in cache.states.items():
-        assert state == oracle(events, p)
+        assert unpack_rows(state) == oracle(events, p)
 
 
 @settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow])
@@ -150,7 +153,7 @@ def test_marks_taken_by_live_catch_ups_with_flushes_between_them(
                       for k, r in oracle(events, len(events)).items()}
     cache = app.projections._caches["accounts"]
     for p in sorted(cache.marks):
-        assert cache.states[p] == oracle(events, p)
+        assert unpack_rows(cache.states[p]) == oracle(events, p)
     rng = random.Random(seed)
     for p in [rng.randint(0, len(events)) for _ in range(6)]:
         check_state(app, events, p)
@@ -168,7 +171,9 @@ def test_marks_share_the_rows_nothing_touched(tmp_path: Any) -> None:
     assert marks == [5, 10, 15, 20]
     at10, at15 = cache.states[10], cache.states[15]
     assert at15["c"] is at10["c"]  # untouched between 10 and 15: shared
-    assert at15["a"] is not at10["a"] and at15["a"]["total"] != at10["a"]["total"]
+    assert at15["a"] is not at10["a"]
+    assert at15["a"].unpack()["total"] != at10["a"].unpack()["total"]
+    assert all(type(r) is Packed for r in at15.values())  # cached rows are stored packed
     # 5 rows at the first mark, then only the one account moved in each interval
     assert cache.rows_copied == 5 + 1 + 1 + 1
     store.close()
@@ -198,7 +203,7 @@ def test_the_byte_budget_drops_the_densest_marks_and_keeps_results(tmp_path: Any
     [1, "a", 2],                                # mixed: pandas sorts (object)
 ])
 def test_as_of_frames_sort_like_pandas(keys: list[Any]) -> None:
-    from allframe_lab.runtime.projections import _rows_frame
+    from allframe_lab.runtime._frames import rows_frame as _rows_frame
 
     rows = [{"k": k, "v": i} for i, k in enumerate(keys)]
     try:
@@ -209,3 +214,81 @@ def test_as_of_frames_sort_like_pandas(keys: list[Any]) -> None:
         return
     pd.testing.assert_frame_equal(_rows_frame(rows, "k", None),
                                   expected.reset_index(drop=True), check_exact=True)
+
+
+@pytest.mark.parametrize("values", [
+    [1, None, 3],                                   # int with None: float with NaN
+    [True, None, False],                            # bool with None: object
+    [1.5, float("nan"), None],
+    ["x", None, "z"],
+    [[1, 2], [], None],                             # lists stay lists
+    [{"a": 1}, None, {"b": 2}],
+    [datetime(2024, 1, 1, tzinfo=UTC), None, datetime(2024, 1, 2, tzinfo=UTC)],
+    [Decimal("1.10"), Decimal("2"), None],
+    [10**20, 1, 2],                                 # beyond int64: object
+])
+def test_frames_of_packed_rows_equal_frames_of_row_dicts(values: list[Any]) -> None:
+    """The packed fast path builds the same frame (values, dtypes, order) as records."""
+    from allframe_lab.runtime._frames import rows_frame as _rows_frame
+    from allframe_lab.runtime._frames import state_frame as _state_frame
+    from allframe_lab.runtime._state_cache import StateCache
+
+    cache = StateCache(object)
+    for keys in (["b", "c", "a"], [3, 1, 2]):
+        rows = [{"k": k, "v": v, "n": i} for i, (k, v) in enumerate(zip(keys, values))]
+        packed = [cache.pack(r) for r in rows]
+        assert all(type(p) is Packed for p in packed)
+        expected = _rows_frame(rows, "k", None)
+        memo: list[Any] = [None, None]
+        for _ in range(2):  # the second time with the remembered order
+            pd.testing.assert_frame_equal(_state_frame(packed, "k", None, memo), expected,
+                                          check_exact=True)
+        # mixed packed and dict rows, or different columns: the records path, same frame
+        pd.testing.assert_frame_equal(_state_frame([packed[0], *rows[1:]], "k", None),
+                                      expected, check_exact=True)
+
+
+def test_packed_rows_unpack_to_equal_dicts_and_python_state_returns_dicts() -> None:
+    store = InMemoryEventStore()
+    events = append(store, [(s, "Opened", 1) for s in STREAMS]
+                    + [(STREAMS[i % 5], "Moved", i) for i in range(40)])
+    app = App(make_model(), store)
+    app.projections._interval = lambda: 4  # type: ignore[method-assign]
+    for p in (len(events), 17, 16, 16):
+        state = app.projections.python_state("accounts", p)
+        assert all(type(r) is dict for r in state.values())
+        assert state == oracle(events, p)
+    cache = app.projections._caches["accounts"]
+    assert any(type(r) is Packed for s in cache.states.values() for r in s.values())
+    # a fold from a packed mark unpacks the rows it touches, never the cached ones
+    app.projection("accounts").as_of(position=18)
+    assert unpack_rows(cache.states[16]) == oracle(events, 16)
+
+
+def test_a_fold_skips_marks_the_byte_budget_would_drop() -> None:
+    store = InMemoryEventStore()
+    events = append(store, [(s, "Opened", 1) for s in STREAMS]
+                    + [(STREAMS[i % 5], "Moved", i) for i in range(95)])
+    app = App(make_model(), store)
+    app.projections._interval = lambda: 2  # type: ignore[method-assign]
+    app.projections.python_state("accounts", 1)
+    cache = app.projections._caches["accounts"]
+    cache.max_bytes = 4_000
+    check_state(app, events, len(events))
+    assert cache.dropped
+    for p in range(len(events) + 1):  # folds that skip marks still give exact states
+        check_state(app, events, p)
+
+
+def test_wants_mark_only_where_the_budget_would_keep_it() -> None:
+    from allframe_lab.runtime._state_cache import StateCache
+
+    cache = StateCache(object)
+    for p in (0, 10, 20, 30, 100):
+        cache.put_mark(p, {}, None, None)
+    assert cache.wants_mark(15)  # the budget never dropped a mark: every mark is wanted
+    cache.dropped = True
+    # the narrowest span a drop would leave is 20 (0..20, 10..30)
+    assert not cache.wants_mark(15)  # splits a 10-wide gap: the budget would drop it
+    assert cache.wants_mark(50)      # splits the 70-wide gap
+    assert cache.wants_mark(150)     # beyond the last mark

@@ -35,7 +35,9 @@ def reference_ok(exp, actual: int) -> bool:
 @given(ops=appends)
 def test_any_sequence_of_appends_keeps_invariants(ops) -> None:
     with tempfile.TemporaryDirectory() as d:
-        stores = [InMemoryEventStore(), DuckDBEventStore(Path(d) / "p.duckdb")]
+        # the journaled store flushes every 3 events, so flushes fall between and inside appends
+        stores = [InMemoryEventStore(), DuckDBEventStore(Path(d) / "p.duckdb", flush_every=3),
+                  DuckDBEventStore(Path(d) / "direct.duckdb", journal=False)]
         versions: dict[str, int] = {}
         log: list[tuple[str, int, int]] = []
         for sid, n, exp in ops:
@@ -59,21 +61,24 @@ def test_any_sequence_of_appends_keeps_invariants(ops) -> None:
                 assert s.stream_version(sid) == v
                 assert [r.version for r in s.read_stream(sid)] == list(range(1, v + 1))
             assert s.head_position == len(log)
-        stores[1].close()
-        reopened = DuckDBEventStore(Path(d) / "p.duckdb")
-        assert [(r.stream_id, r.version) for r in reopened.read_all()] == \
-            [(a, b) for a, b, _ in log]
-        assert all(reopened.stream_version(s) == v for s, v in versions.items())
-        reopened.close()
+        for s, name in zip(stores[1:], ("p", "direct"), strict=True):
+            s.close()
+            reopened = DuckDBEventStore(Path(d) / f"{name}.duckdb")
+            assert [(r.stream_id, r.version) for r in reopened.read_all()] == \
+                [(a, b) for a, b, _ in log]
+            assert all(reopened.stream_version(s) == v for s, v in versions.items())
+            reopened.close()
 
 
 @settings(max_examples=15, deadline=None)
 @given(threads=st.integers(2, 5), per_thread=st.integers(1, 30),
-       n_streams=st.integers(1, 4), backend=st.sampled_from(["memory", "duckdb"]))
+       n_streams=st.integers(1, 4),
+       backend=st.sampled_from(["memory", "duckdb", "duckdb-direct"]))
 def test_concurrent_appends_lose_nothing(threads, per_thread, n_streams, backend) -> None:
     with tempfile.TemporaryDirectory() as d:
         store = (InMemoryEventStore() if backend == "memory"
-                 else DuckDBEventStore(Path(d) / "c.duckdb"))
+                 else DuckDBEventStore(Path(d) / "c.duckdb", flush_every=7,
+                                       journal=backend == "duckdb"))
         conflicts = [0]
 
         def work(k: int) -> None:
