@@ -1,4 +1,5 @@
-"""Shared by the benchmark scripts: the environment record and atomic JSON result files."""
+"""Shared by the benchmark scripts: the environment record, one fresh process per scenario
+group, the printed table and atomic JSON result files."""
 
 from __future__ import annotations
 
@@ -7,6 +8,8 @@ import os
 import platform
 import subprocess
 import sys
+import tempfile
+from collections.abc import Callable
 from datetime import UTC, datetime
 from importlib.metadata import PackageNotFoundError
 from importlib.metadata import version as pkg_version
@@ -56,3 +59,97 @@ def write_results(report: dict[str, Any], directory: Path, prefix: str = "") -> 
         tmp.write_text(text)
         os.replace(tmp, target)
     return out
+
+
+def run_isolated(script: Path, groups: list[str], quick: bool,
+                 log: Callable[[str], None]) -> tuple[list[dict[str, Any]], dict[str, float]]:
+    """Run ``script --only GROUP --in-process`` in a fresh interpreter per group, as pyperf
+    runs benchmarks in worker processes: objects one scenario leaves behind would otherwise
+    add to the garbage-collection passes of the next (the command scenarios measured ~20%
+    slower after the others). The child's progress goes to stderr; its rows come back
+    through its JSON file. Python flags (``-O``) are passed on."""
+    results: list[dict[str, Any]] = []
+    timings: dict[str, float] = {}
+    flags = ["-" + "O" * sys.flags.optimize] if sys.flags.optimize else []
+    for group in groups:
+        with tempfile.TemporaryDirectory() as out:
+            cmd = [sys.executable, *flags, str(script), "--only", group, "--in-process",
+                   "--results-dir", out, *(["--quick"] if quick else [])]
+            log(f"{group}: fresh process")
+            proc = subprocess.run(cmd, stdout=subprocess.DEVNULL, check=False)
+            latest = Path(out) / "latest.json"
+            if not latest.exists():
+                results.append({"id": f"{group}.error", "scenario": group, "title": group,
+                                "variant": "", "unit": "", "better": "", "value": None,
+                                "samples": [], "peer": None, "ratio": None, "target": None,
+                                "status": "error",
+                                "note": f"the scenario's process exited with {proc.returncode}"})
+                continue
+            child = json.loads(latest.read_text())
+            results.extend(child["results"])
+            timings.update(child["scenario_seconds"])
+    return results, timings
+
+
+def _fmt(x: float | None, unit: str) -> str:
+    if x is None:
+        return "-"
+    if unit == "events/s":
+        return f"{x:,.0f}"
+    if unit == "ms":
+        return f"{x:,.2f}" if x < 10 else f"{x:,.1f}"
+    if unit == "s":
+        return f"{x:,.3f}"
+    if unit == "MB":
+        return f"{x:,.0f}"
+    return f"{x:,.4g}"
+
+
+def _ratio(r: dict[str, Any]) -> str:
+    x = r["ratio"]
+    if x is None:
+        return "-"
+    if r["better"] == "lower":
+        return f"{x:.3f} ({1 / x:.1f}x faster)" if x < 1 else f"{x:.2f} ({x:.1f}x slower)"
+    return f"{x:.2f}x"
+
+
+def format_table(report: dict[str, Any]) -> str:
+    env = report["env"]
+    lines = [
+        f"allframe-lab benchmarks {'(QUICK, scaled down) ' if report['quick'] else ''}"
+        f"- {report['created_utc']}",
+        f"Python {env['python']} {env['python_mode']}; eventsourcing "
+        f"{env['packages']['eventsourcing']}, duckdb {env['packages']['duckdb']}, pyarrow "
+        f"{env['packages']['pyarrow']}, pydantic {env['packages']['pydantic']}; "
+        f"{env['cpu_count']} CPUs; {env['platform']}",
+        "values: medians; ratio = allframe-lab / eventsourcing (same unit)",
+        "",
+    ]
+    header = ("id", "unit", "allframe-lab", "eventsourcing", "ratio", "target", "status")
+    cells = [header]
+    for r in report["results"]:
+        peer = r["peer"]["value"] if r["peer"] else None
+        cells.append((r["id"], r["unit"], _fmt(r["value"], r["unit"]),
+                      _fmt(peer, r["unit"]) if r["peer"] else "-", _ratio(r),
+                      r["target"]["text"] if r["target"] else "-", r["status"].upper()))
+    widths = [max(len(c[i]) for c in cells) for i in range(len(header))]
+    right = {2, 3}
+    for i, c in enumerate(cells):
+        lines.append("  ".join(s.rjust(w) if j in right else s.ljust(w)
+                               for j, (s, w) in enumerate(zip(c, widths, strict=True))).rstrip())
+        if i == 0:
+            lines.append("-" * (sum(widths) + 2 * (len(widths) - 1)))
+    lines.append("")
+    for r in report["results"]:
+        extra = f" [{r['variant']}]" if r["variant"] else ""
+        lines.append(f"{r['id']}: {r['title']}{extra}")
+        if r["note"]:
+            lines.append(f"    note: {r['note']}")
+    lines.append("")
+    lines.extend(f"* {n}" for n in report["notes"])
+    s = report["summary"]
+    lines.append("")
+    lines.append("summary: " + ", ".join(f"{k} {v}" for k, v in sorted(s.items()))
+                 + f"; wall time {report['wall_s']:.0f} s")
+    return "\n".join(lines)

@@ -40,7 +40,7 @@ for _p in (str(HERE), str(ROOT)):
     if _p not in sys.path:
         sys.path.insert(0, _p)
 
-from _results import environment, write_results  # noqa: E402
+from _results import environment, format_table, run_isolated, write_results  # noqa: E402
 
 SCHEMA = "allframe-lab-bench/1"
 
@@ -618,7 +618,8 @@ def child_rss(path: str) -> None:
 # --------------------------------------------------------------------------- driver
 NOTES = [
     "Both libraries run in the same process and Python mode; ratios are allframe-lab / "
-    "eventsourcing of the same unit, measured side by side in this run (repeats alternate).",
+    "eventsourcing of the same unit, measured side by side in this run (repeats alternate). "
+    "Each scenario group runs in a fresh interpreter (--in-process: all in one).",
     "App keeps the latest aggregate of each stream in memory (its repository cache); "
     "eventsourcing's repository cache is off by default.",
     "eventsourcing replays (c, e) run ~3x faster under python -O (a per-event assert "
@@ -631,7 +632,8 @@ NOTES = [
 ]
 
 
-def run(selected: list[str], params: Params, quick: bool) -> dict[str, Any]:
+def run(selected: list[str], params: Params, quick: bool, isolate: bool = True
+        ) -> dict[str, Any]:
     tmp = tempfile.mkdtemp(prefix="allframe-bench-")
     ctx = Context(params, quick, tmp)
     rows: list[Row] = []
@@ -652,6 +654,10 @@ def run(selected: list[str], params: Params, quick: bool) -> dict[str, Any]:
     for key, fn in table.items():
         if key in chosen:
             plan.append((key, lambda fn=fn: fn(ctx)))
+    if isolate and len(plan) > 1:  # each group in a fresh interpreter (see run_isolated)
+        shutil.rmtree(tmp, ignore_errors=True)
+        results, timings = run_isolated(Path(__file__), [k for k, _ in plan], quick, log)
+        return _report(selected, params, quick, results, timings, t_start)
     try:
         for key, fn in plan:
             t0 = time.perf_counter()
@@ -667,9 +673,14 @@ def run(selected: list[str], params: Params, quick: bool) -> dict[str, Any]:
             gc.collect()
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
+    return _report(selected, params, quick, [_row_json(r) for r in rows], timings, t_start)
+
+
+def _report(selected: list[str], params: Params, quick: bool, results: list[dict[str, Any]],
+            timings: dict[str, float], t_start: float) -> dict[str, Any]:
     summary: dict[str, int] = {}
-    for r in rows:
-        summary[r.status] = summary.get(r.status, 0) + 1
+    for r in results:
+        summary[r["status"]] = summary.get(r["status"], 0) + 1
     return {
         "schema": SCHEMA,
         "created_utc": datetime.now(UTC).isoformat(timespec="seconds"),
@@ -678,7 +689,7 @@ def run(selected: list[str], params: Params, quick: bool) -> dict[str, Any]:
         "env": environment(),
         "params": asdict(params),
         "notes": NOTES,
-        "results": [_row_json(r) for r in rows],
+        "results": results,
         "summary": summary,
         "scenario_seconds": timings,
         "wall_s": time.perf_counter() - t_start,
@@ -689,71 +700,6 @@ def _row_json(r: Row) -> dict[str, Any]:
     d = asdict(r)
     d["target"] = asdict(r.target) if r.target else None
     return d
-
-
-# --------------------------------------------------------------------------- output
-def _fmt(x: float | None, unit: str) -> str:
-    if x is None:
-        return "-"
-    if unit == "events/s":
-        return f"{x:,.0f}"
-    if unit == "ms":
-        return f"{x:,.2f}" if x < 10 else f"{x:,.1f}"
-    if unit == "s":
-        return f"{x:,.3f}"
-    if unit == "MB":
-        return f"{x:,.0f}"
-    return f"{x:,.4g}"
-
-
-def _ratio(r: dict[str, Any]) -> str:
-    x = r["ratio"]
-    if x is None:
-        return "-"
-    if r["better"] == "lower":
-        return f"{x:.3f} ({1 / x:.1f}x faster)" if x < 1 else f"{x:.2f} ({x:.1f}x slower)"
-    return f"{x:.2f}x"
-
-
-def format_table(report: dict[str, Any]) -> str:
-    env = report["env"]
-    lines = [
-        f"allframe-lab benchmarks {'(QUICK, scaled down) ' if report['quick'] else ''}"
-        f"- {report['created_utc']}",
-        f"Python {env['python']} {env['python_mode']}; eventsourcing "
-        f"{env['packages']['eventsourcing']}, duckdb {env['packages']['duckdb']}, pyarrow "
-        f"{env['packages']['pyarrow']}, pydantic {env['packages']['pydantic']}; "
-        f"{env['cpu_count']} CPUs; {env['platform']}",
-        "values: medians; ratio = allframe-lab / eventsourcing (same unit)",
-        "",
-    ]
-    header = ("id", "unit", "allframe-lab", "eventsourcing", "ratio", "target", "status")
-    cells = [header]
-    for r in report["results"]:
-        peer = r["peer"]["value"] if r["peer"] else None
-        cells.append((r["id"], r["unit"], _fmt(r["value"], r["unit"]),
-                      _fmt(peer, r["unit"]) if r["peer"] else "-", _ratio(r),
-                      r["target"]["text"] if r["target"] else "-", r["status"].upper()))
-    widths = [max(len(c[i]) for c in cells) for i in range(len(header))]
-    right = {2, 3}
-    for i, c in enumerate(cells):
-        lines.append("  ".join(s.rjust(w) if j in right else s.ljust(w)
-                               for j, (s, w) in enumerate(zip(c, widths, strict=True))).rstrip())
-        if i == 0:
-            lines.append("-" * (sum(widths) + 2 * (len(widths) - 1)))
-    lines.append("")
-    for r in report["results"]:
-        extra = f" [{r['variant']}]" if r["variant"] else ""
-        lines.append(f"{r['id']}: {r['title']}{extra}")
-        if r["note"]:
-            lines.append(f"    note: {r['note']}")
-    lines.append("")
-    lines.extend(f"* {n}" for n in report["notes"])
-    s = report["summary"]
-    lines.append("")
-    lines.append("summary: " + ", ".join(f"{k} {v}" for k, v in sorted(s.items()))
-                 + f"; wall time {report['wall_s']:.0f} s")
-    return "\n".join(lines)
 
 
 def parse_only(value: str | None) -> list[str]:
@@ -774,6 +720,9 @@ def main(argv: Iterable[str] | None = None) -> int:
                     help="where to write <UTC timestamp>.json and latest.json (default "
                          "benchmarks/results, or benchmarks/results/quick with --quick)")
     ap.add_argument("--list", action="store_true", help="list the scenarios and exit")
+    ap.add_argument("--in-process", action="store_true",
+                    help="run every scenario in this process (default: one fresh process per "
+                         "scenario group)")
     ap.add_argument("--child-rss", help=argparse.SUPPRESS)
     args = ap.parse_args(list(argv) if argv is not None else None)
     if args.child_rss:
@@ -785,7 +734,7 @@ def main(argv: Iterable[str] | None = None) -> int:
         return 0
     selected = parse_only(args.only)
     params = QUICK if args.quick else FULL
-    report = run(selected, params, args.quick)
+    report = run(selected, params, args.quick, isolate=not args.in_process)
     print(format_table(report))
     directory = args.results_dir or (HERE / "results" / "quick" if args.quick
                                      else HERE / "results")

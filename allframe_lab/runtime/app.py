@@ -160,8 +160,9 @@ class App:
 
         Each command sees the effects of the commands before it in the batch. The batch is
         all or nothing: if any handler refuses its command or any expected version fails,
-        nothing is written and the error is raised. One DuckDB commit costs ~1 ms, so this is
-        the way to high command throughput on a durable store.
+        nothing is written and the error is raised. One durable append (a journal fsync, or a
+        DuckDB commit with ``journal=False``) then covers the whole batch: the way to the
+        highest command throughput on a durable store.
 
         Returns
         -------
