@@ -116,9 +116,11 @@ class Row:
     note: str = ""
 
     def finish(self) -> Row:
-        if self.samples:
+        # the median of the samples, unless the row brings its own statistic (the p95/p99
+        # rows of time_travel.py and cqrs.py)
+        if self.samples and self.value is None:
             self.value = statistics.median(self.samples)
-        if self.peer and self.peer.get("samples"):
+        if self.peer and self.peer.get("samples") and self.peer.get("value") is None:
             self.peer["value"] = statistics.median(self.peer["samples"])
         if self.value is not None and self.peer and self.peer.get("value"):
             self.ratio = self.value / self.peer["value"]

@@ -37,6 +37,8 @@ __all__ = ["CHECKPOINTS", "Subscription", "Subscriptions"]
 
 #: Runtime-state namespace of subscription checkpoints.
 CHECKPOINTS = "subscription_checkpoints"
+#: At most this many appended records wait for the background worker in memory.
+_FRESH_MAX = 10_000
 
 
 @dataclass(eq=False)
@@ -92,6 +94,9 @@ class Subscriptions:
         self._delivering: dict[str, threading.RLock] = {}
         self._worker: threading.Thread | None = None
         self._wanted = 0
+        # records appended since the worker's last round (contiguous; None: too many or a
+        # gap), handed to followed projections so they need not read them back from the store
+        self._fresh: list[Any] | None = []
         self._stop = False
         self._errors: list[BaseException] = []
         self._local = threading.local()
@@ -182,6 +187,7 @@ class Subscriptions:
                           or any(self._followed.values()))
             if background:
                 self._wanted = max(self._wanted, head)
+                self._keep_fresh(recorded)
                 self._cond.notify_all()
         if self._local.__dict__.get("delivering"):
             self._local.again = True
@@ -274,6 +280,18 @@ class Subscriptions:
             self._cond.notify_all()
         return checkpoint
 
+    def _keep_fresh(self, recorded: list[Any] | None) -> None:
+        """Add an append's records to those the worker hands on (call holding the lock)."""
+        fresh = self._fresh
+        if fresh is None or not recorded:
+            return
+        if fresh and fresh[-1].position + 1 != recorded[0].position:
+            self._fresh = None  # a gap (someone else appended): the worker reads the store
+        elif len(fresh) + len(recorded) > _FRESH_MAX:
+            self._fresh = None
+        else:
+            fresh.extend(recorded)
+
     def _delivery_lock(self, key: str) -> threading.RLock:
         with self._cond:
             lock = self._delivering.get(key)
@@ -314,11 +332,12 @@ class Subscriptions:
                 target = self._wanted
                 subs = [s for s in self._subs.values() if s.background]
                 followed = [n for n, bg in self._followed.items() if bg]
+                fresh, self._fresh = self._fresh, []
             try:
                 for sub in subs:
                     self._deliver(sub)
-                for name in followed:
-                    self._catch_up_projection(name)
+                for name in followed:  # the runner uses `fresh` only if it is exactly the gap
+                    self._catch_up_projection(name, fresh or None)
             except BaseException as exc:  # kept for wait_for() to report
                 self._errors.append(exc)
             done = target

@@ -231,6 +231,38 @@ def test_appends_while_a_background_projection_catches_up(backend: str, tmp_path
     app.close()
 
 
+def test_the_worker_hands_appended_records_to_followed_projections(store: EventStore,
+                                                                   monkeypatch) -> None:
+    """The background worker folds what the App appended without reading it back; after a
+    gap (an append that did not go through the App) it reads the store, and stays right."""
+    import allframe_lab.runtime.projections as projections
+
+    app = new_app(store)
+    app.follow("deposits", background=True)
+    open_account(app, "a")
+    app.wait_for(timeout=10)
+    reads: list[int] = []
+    real = projections.iter_decoded
+
+    def counted(*args, **kwargs):  # type: ignore[no-untyped-def]
+        reads.append(1)
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(projections, "iter_decoded", counted)
+    for i in range(1, 6):
+        deposit(app, "a", i)
+        app.wait_for(timeout=10)
+    assert reads == []  # every round got the records it needed handed on
+    assert app.read().table("deposits").one()["total"] == 15
+    from allframe_lab.store import NewEvent
+
+    store.append("a", [NewEvent("FundsDeposited", {"amount": 100})])
+    deposit(app, "a", 6)  # the handed-on records no longer start at the checkpoint
+    app.wait_for(timeout=10)
+    assert reads and app.read().table("deposits").one()["total"] == 121
+    app.close()
+
+
 def test_a_blocked_projection_makes_a_consistent_read_time_out(store: EventStore) -> None:
     gate = threading.Event()
     bank = make_model(set())
