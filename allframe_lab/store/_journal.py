@@ -23,6 +23,7 @@ the last one means the file is damaged and raises :class:`~allframe_lab.errors.S
 from __future__ import annotations
 
 import atexit
+import contextlib
 import json
 import os
 import weakref
@@ -85,10 +86,9 @@ class Journal:
             if self.fsync:
                 os.fdatasync(self._fd)
         except OSError as exc:
-            try:
+            # (if this fails too, the reader drops the torn last line anyway)
+            with contextlib.suppress(OSError):
                 os.ftruncate(self._fd, self.size)
-            except OSError:  # pragma: no cover - the reader drops a torn last line anyway
-                pass
             raise StoreError(
                 f"cannot write the event store's journal {self.path!r}: {exc}. Nothing was "
                 "appended; free disk space or fix the file system, then retry"
@@ -179,12 +179,12 @@ _OPEN_JOURNALED: weakref.WeakSet[Any] = weakref.WeakSet()
 @atexit.register
 def _close_at_exit() -> None:
     for store in list(_OPEN_JOURNALED):
-        try:
-            store.close(_arrow=False)  # imports fail at exit
-        except Exception:  # the journal keeps the events for the next writer
-            pass
+        # imports fail at exit; if closing fails, the journal keeps the events for the next
+        # writer
+        with contextlib.suppress(Exception):
+            store._close(arrow=False)
 
 
 def close_at_exit(store: Any) -> None:
-    """Close ``store`` (``store.close(_arrow=False)``) at interpreter exit if still open."""
+    """Close ``store`` (``store._close(arrow=False)``) at interpreter exit if still open."""
     _OPEN_JOURNALED.add(store)

@@ -3,6 +3,7 @@ row inserts shared by :mod:`allframe_lab.store.duckdb` and the journal's replay.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import threading
 from collections.abc import Iterator, Sequence
@@ -99,10 +100,11 @@ def registered(con: duckdb.DuckDBPyConnection, name: str, table: Any) -> Iterato
 
 @contextmanager
 def transaction(
-    con: duckdb.DuckDBPyConnection, lock: threading.RLock
+    con: duckdb.DuckDBPyConnection, lock: threading.RLock | None = None
 ) -> Iterator[duckdb.DuckDBPyConnection]:
-    """Hold ``lock`` and run a transaction on ``con``: commit on success, roll back on error."""
-    with lock:
+    """Hold ``lock`` (if given) and run a transaction on ``con``: commit on success, roll
+    back on error."""
+    with lock or contextlib.nullcontext():
         con.execute("BEGIN TRANSACTION")
         try:
             yield con
@@ -137,16 +139,14 @@ EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
 
 def insert_columns(con: duckdb.DuckDBPyConnection, cols: Sequence[Sequence[Any]]) -> None:
-    """INSERT rows given as the events table's 10 columns (times as datetimes or as
-    microseconds since the epoch) through Arrow: one statement."""
+    """INSERT rows given as the events table's 10 columns (times in microseconds since the
+    epoch) through Arrow: one statement."""
     import pyarrow as pa
 
     ts = pa.timestamp("us", tz="UTC")
 
-    def times(values: Sequence[Any]) -> pa.Array:
-        if values and isinstance(values[0], int):
-            return pa.array(values, pa.int64()).cast(ts)
-        return pa.array(values, ts)
+    def times(values: Sequence[int]) -> pa.Array:
+        return pa.array(values, pa.int64()).cast(ts)
 
     tbl = pa.table({
         "position": pa.array(cols[0], pa.int64()),
@@ -173,16 +173,17 @@ _VALUES_ROWS = 64
 
 def insert_rows(con: duckdb.DuckDBPyConnection, rows: Sequence[Sequence[Any]], *,
                  arrow: bool = True, begin: bool = True) -> None:
-    """INSERT journal rows: through Arrow (one statement), or as VALUES statements for a few
-    rows (no pyarrow/pandas import: a short script's one flush, or at interpreter exit, when
-    imports fail), in one transaction of its own unless ``begin`` is False (the caller's)."""
+    """INSERT rows shaped like the journal's (see ``store/_journal.py``): through Arrow (one
+    statement), or as VALUES statements for a few rows (no pyarrow/pandas import: a short
+    script's appends, or a flush at interpreter exit, when imports fail), in one transaction
+    of its own unless ``begin`` is False (the caller's)."""
     if arrow and len(rows) > _VALUES_ROWS:
         insert_columns(con, list(zip(*rows, strict=True)))
         return
     one = "(?, ?, ?, ?, ?, ?, ?, ?, make_timestamp(?::BIGINT), make_timestamp(?::BIGINT))"
     chunks = [rows[i:i + _VALUES_ROWS] for i in range(0, len(rows), _VALUES_ROWS)]
     if begin and len(chunks) > 1:
-        with transaction(con, threading.RLock()):
+        with transaction(con):
             for chunk in chunks:
                 _insert_values(con, one, chunk)
     else:

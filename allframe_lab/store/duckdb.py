@@ -22,6 +22,7 @@ writer holds the file, so ``read_only=True`` then opens a private *snapshot copy
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import shutil
@@ -57,7 +58,6 @@ from allframe_lab.store._sql import (
     drain,
     dumps,
     frame,
-    insert_columns,
     insert_rows,
     registered,
     transaction,
@@ -164,7 +164,6 @@ class DuckDBEventStore(EventStore):
             raise ValueError("journal=True needs a database file opened for writing")
         if journal is None:
             journal = not self.read_only and self.path not in (":memory:", ":connection:")
-        self._insert_sql: dict[int, str] = {}
         # streams that have snapshots (the writer's view, loaded on first need): a load of a
         # stream without one skips the snapshot query. A superset is harmless: then we query.
         self._snapshotted: set[str] | None = None
@@ -279,7 +278,7 @@ class DuckDBEventStore(EventStore):
         """Appended events (committed in the journal) not yet in the ``events`` table."""
         return len(self._pending)
 
-    def flush(self, *, _arrow: bool = True) -> None:
+    def flush(self) -> None:
         """Move the journaled events into the ``events`` table (one INSERT, one transaction).
 
         Every read of the database does this first; call it before using a
@@ -291,6 +290,10 @@ class DuckDBEventStore(EventStore):
             If DuckDB refuses the rows. They stay committed in the journal and are inserted
             when the file is next opened for writing.
         """
+        self._flush(arrow=True)
+
+    def _flush(self, *, arrow: bool) -> None:
+        """:meth:`flush`; ``arrow=False`` inserts without importing pyarrow (at exit)."""
         with self._lock:
             rows = self._pending
             if not rows:
@@ -298,8 +301,7 @@ class DuckDBEventStore(EventStore):
             import duckdb
 
             try:
-                insert_rows(self._connection, rows, arrow=_arrow,
-                             begin=not self._txn_depth)
+                insert_rows(self._connection, rows, arrow=arrow, begin=not self._txn_depth)
             except duckdb.Error as exc:
                 raise StoreError(
                     f"cannot move {len(rows):,} journaled events into {self.path!r}: {exc}. They "
@@ -341,10 +343,8 @@ class DuckDBEventStore(EventStore):
                 con.execute("COMMIT")
             except BaseException:
                 self._pending = rows + self._pending  # still committed in the journal
-                try:
+                with contextlib.suppress(Exception):  # a failed COMMIT ended it already
                     con.execute("ROLLBACK")
-                except Exception:  # a failed COMMIT has ended the transaction
-                    pass
                 raise
             finally:
                 self._txn_depth -= 1
@@ -381,32 +381,38 @@ class DuckDBEventStore(EventStore):
         if self._journal is not None and not state and not self._txn_depth:
             return self._append_journaled(batches)
         with self._lock:
-            out, pending = stage(batches, self._versions_get, self._head, datetime.now(_UTC))
-            params: list[Any] = []
-            for batch in out:
-                for r in batch:
-                    params.extend((r.position, r.stream_id, r.version, str(r.event_id), r.type,
-                                   r.schema_version, dumps(r.data),
-                                   dumps(r.metadata) if r.metadata else "{}", r.occurred_at,
-                                   r.recorded_at))
-            n = len(params) // 10
+            out, pending, rows = self._stage(batches)
             try:
                 if state:
                     writes = [(ns, k, None if v is None else dumps(v))
                               for (ns, k), v in state.items()]
                     with self.transaction() as con:
-                        if n:
-                            self._insert(n, params)
+                        if rows:
+                            insert_rows(con, rows, begin=False)
                         self._write_state_sql(con, writes)
-                elif n:
-                    self._insert(n, params)
+                elif rows:
+                    insert_rows(self._con, rows, begin=not self._txn_depth)
             except duckdb.ConstraintException as exc:
                 self._load_versions()  # someone wrote behind our back: resync, report conflict
                 sid = batches[0][0]
                 raise ConcurrencyError(sid, batches[0][2], self._versions.get(sid, 0)) from exc
             self._versions.update(pending)
-            self._head += n
+            self._head += len(rows)
             return out
+
+    def _stage(self, batches: Sequence[tuple[str, Sequence[NewEvent], int | ExpectedVersion]],
+               ) -> tuple[list[list[RecordedEvent]], dict[str, int], list[Row]]:
+        """Check and number an append (see ``stage``), and its rows for the table or the
+        journal (payloads as JSON text, times in microseconds since the epoch)."""
+        now = datetime.now(_UTC)
+        out, pending = stage(batches, self._versions_get, self._head, now)
+        rec_us = (now - EPOCH) // US
+        rows: list[Row] = [
+            (r.position, r.stream_id, r.version, str(r.event_id), r.type, r.schema_version,
+             dumps(r.data), dumps(r.metadata) if r.metadata else "{}",
+             rec_us if r.occurred_at is now else (r.occurred_at - EPOCH) // US, rec_us)
+            for batch in out for r in batch]
+        return out, pending, rows
 
     def _append_journaled(
         self, batches: Sequence[tuple[str, Sequence[NewEvent], int | ExpectedVersion]],
@@ -415,14 +421,7 @@ class DuckDBEventStore(EventStore):
         journal = self._journal
         assert journal is not None
         with self._lock:
-            now = datetime.now(_UTC)
-            out, pending = stage(batches, self._versions_get, self._head, now)
-            rec_us = (now - EPOCH) // US
-            rows: list[Row] = [
-                (r.position, r.stream_id, r.version, str(r.event_id), r.type, r.schema_version,
-                 dumps(r.data), dumps(r.metadata) if r.metadata else "{}",
-                 rec_us if r.occurred_at is now else (r.occurred_at - EPOCH) // US, rec_us)
-                for batch in out for r in batch]
+            out, pending, rows = self._stage(batches)
             if not rows:
                 return out
             journal.append(rows)  # the commit point
@@ -476,19 +475,6 @@ class DuckDBEventStore(EventStore):
 
     def _versions_get(self, stream_id: str) -> int:
         return self._versions.get(stream_id, 0)
-
-    def _insert(self, n: int, params: list[Any]) -> None:
-        if n <= 256:
-            sql = self._insert_sql.get(n)
-            if sql is None:
-                row = "(?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
-                sql = self._insert_sql[n] = "INSERT INTO events VALUES " + ", ".join([row] * n)
-            self._con.execute(sql, params)
-        else:
-            self._insert_arrow(params)
-
-    def _insert_arrow(self, params: list[Any]) -> None:
-        insert_columns(self._con, [params[i::10] for i in range(10)])
 
     def append_arrow(self, table: pa.Table, /) -> int:
         import pyarrow as pa
@@ -771,12 +757,16 @@ class DuckDBEventStore(EventStore):
         return self._snapshotted
 
     # -------------------------------------------------------------- lifecycle
-    def close(self, *, _arrow: bool = True) -> None:
+    def close(self) -> None:
+        self._close(arrow=True)
+
+    def _close(self, *, arrow: bool) -> None:
+        """:meth:`close`; ``arrow=False`` flushes without importing pyarrow (at exit)."""
         with self._lock:
             if self._closed:
                 return
             try:
-                self.flush(_arrow=_arrow)
+                self._flush(arrow=arrow)
                 if self._journal is not None:
                     self._journal.reset()
             finally:  # a failed flush leaves its events in the journal for the next writer
