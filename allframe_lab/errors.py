@@ -12,7 +12,8 @@ mixes in the builtin it resembles, so ``except ValueError`` keeps working::
     ├── StoreError (RuntimeError)
     │   ├── ConcurrencyError            expected version did not match (stream, expected, actual)
     │   ├── StoreLockedError            another process holds the DuckDB file for writing
-    │   └── ReadOnlyStoreError          a write was attempted on a read-only store
+    │   ├── ReadOnlyStoreError          a write was attempted on a read-only store
+    │   └── StoreConfigError (ValueError) a store option is bad (e.g. payload_columns)
     ├── CommandError (RuntimeError)
     │   ├── ValidationError (ValueError) a command's fields are invalid (carries ALL failures)
     │   ├── DomainError                 a business rule refused a command (raise subclasses)
@@ -52,6 +53,7 @@ __all__ = [
     "ProjectionError",
     "QueryError",
     "ReadOnlyStoreError",
+    "StoreConfigError",
     "RedefinitionWarning",
     "SagaError",
     "StoreError",
@@ -134,6 +136,13 @@ class EventDecodeError(ModelError, ValueError):
 
 class StoreError(AllframeError, RuntimeError):
     """A problem reported by an event store."""
+
+
+class StoreConfigError(StoreError, ValueError):
+    """An event store was opened or configured with a bad option (e.g. ``payload_columns``).
+
+    The message names each bad entry and what to pass instead; nothing was changed.
+    """
 
 
 class ConcurrencyError(StoreError):

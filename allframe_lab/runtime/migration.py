@@ -446,6 +446,7 @@ def _verify(con: Any, changes: tuple[MigrationChange, ...], head: int) -> None:
 
 
 def _swap(st: DuckDBEventStore, backup: str) -> None:
+    from allframe_lab.store._payload import fill as fill_payload_columns
     from allframe_lab.store.duckdb import transaction
 
     con = st.connection
@@ -459,6 +460,8 @@ def _swap(st: DuckDBEventStore, backup: str) -> None:
         con.execute(f"ALTER TABLE {NEW_TABLE} RENAME TO events")
         for _name, sql in indexes:
             con.execute(sql)
+        # the payload columns were copied as they were: compute them from the upcast data
+        fill_payload_columns(con)
 
 
 def _backup_name(con: Any) -> str:

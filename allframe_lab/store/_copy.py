@@ -3,7 +3,8 @@
 DuckDB refuses any second open of a file that a writer holds, even ``read_only=True``. A
 reader then copies the file into a private folder and opens the copy. The writer's journal is
 copied *first*: events the writer moves into the table after that are in the database copied
-next, and the journal's replay into the copy skips them by position.
+next, and the journal's replay into the copy skips them by position. The replay fills the
+payload columns the file remembers (``store/_payload.py``), as the writer would.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from typing import TYPE_CHECKING, Any
 
 from allframe_lab.errors import StoreError
 from allframe_lab.store._journal import journal_path, read_journal, replay
+from allframe_lab.store._payload import PayloadColumns, stored
 
 if TYPE_CHECKING:  # pragma: no cover
     import duckdb
@@ -61,7 +63,8 @@ def copy_database(path: str, *, attempts: int = 5,
             continue
         try:
             con.execute("SET TimeZone = 'UTC'")
-            replay(con, journaled)
+            if journaled:  # the writer's payload columns are filled in the copy too
+                replay(con, journaled, PayloadColumns(stored(con)))
         except BaseException:
             con.close()
             shutil.rmtree(folder, ignore_errors=True)

@@ -31,6 +31,7 @@ import zlib
 from typing import TYPE_CHECKING, Any
 
 from allframe_lab.errors import StoreError
+from allframe_lab.store._payload import NONE, PayloadColumns
 from allframe_lab.store._sql import insert_rows
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -155,8 +156,10 @@ def journal_size(database: str) -> int:
         return 0
 
 
-def replay(con: duckdb.DuckDBPyConnection, rows: list[list[Any]]) -> int:
-    """Insert the journal rows that the table lacks (positions after its head); how many."""
+def replay(con: duckdb.DuckDBPyConnection, rows: list[list[Any]],
+           payload: PayloadColumns = NONE) -> int:
+    """Insert the journal rows that the table lacks (positions after its head), filling the
+    ``payload`` columns too; how many."""
     head = con.execute("SELECT coalesce(max(position), 0) FROM events").fetchone()[0]
     rows = [r for r in rows if r[0] > head]
     if not rows:
@@ -167,7 +170,7 @@ def replay(con: duckdb.DuckDBPyConnection, rows: list[list[Any]]) -> int:
             f"from {rows[0][0]}): the journal belongs to another database file. Move it away "
             "and reopen"
         )
-    insert_rows(con, rows)
+    insert_rows(con, rows, payload=payload)
     return len(rows)
 
 

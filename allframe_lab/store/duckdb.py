@@ -46,15 +46,17 @@ from allframe_lab.store._journal import (
     read_journal,
     replay,
 )
+from allframe_lab.store._payload import PayloadColumnsMixin, configure
 from allframe_lab.store._sql import (
     _ARROW_COLUMNS,
-    _BULK_INSERT,
     _COLUMNS,
     _NARROW,
     _NARROW_STREAM,
     EPOCH,
     SCHEMA,
     US,
+    batch_query,
+    bulk_insert_sql,
     drain,
     dumps,
     frame,
@@ -81,7 +83,7 @@ __all__ = ["DuckDBEventStore", "drain", "frame", "journal_path", "registered", "
 
 _UTC = UTC
 
-class DuckDBEventStore(EventStore):
+class DuckDBEventStore(PayloadColumnsMixin, EventStore):
     """Event store in a DuckDB database file (or an existing DuckDB connection).
 
     Parameters
@@ -106,13 +108,21 @@ class DuckDBEventStore(EventStore):
         DuckDB syncs its own commits.
     flush_every : int, default 2,000
         With the journal: move journaled events into the table once this many are waiting.
+    payload_columns : mapping of str to str, optional
+        Payload fields to copy into typed columns of ``events``, e.g. ``{"amount":
+        "BIGINT"}``: column ``amount`` is ``TRY_CAST(data->>'amount' AS BIGINT)``, filled by
+        every write, so SQL reads it without parsing JSON (see :attr:`payload_columns`).
 
     Raises
     ------
     StoreLockedError
         If another process holds the file for writing and ``read_only`` is False.
+    StoreConfigError
+        If ``payload_columns`` has a bad name or type, or changes the type of an existing
+        column.
     StoreError
-        If the journal is damaged before its last line.
+        If the journal is damaged before its last line, or ``payload_columns`` names a
+        column that a read-only store lacks.
 
     Examples
     --------
@@ -134,6 +144,7 @@ class DuckDBEventStore(EventStore):
         journal: bool | None = None,
         fsync: bool = True,
         flush_every: int = 2_000,
+        payload_columns: Mapping[str, str] | None = None,
     ) -> None:
         import duckdb
 
@@ -160,6 +171,14 @@ class DuckDBEventStore(EventStore):
         self._con.execute("SET TimeZone = 'UTC'; SET enable_progress_bar = false")
         if not self.read_only:
             self._con.execute(SCHEMA)
+        try:  # the payload columns (store/_payload.py): added and filled before anything else
+            self._payload = configure(self._connection, payload_columns,
+                                      writable=not self.read_only)
+        except BaseException:
+            if self._owns_connection:
+                self._connection.close()
+            self._cleanup_copy()
+            raise
         if journal and (self.read_only or self.path in (":memory:", ":connection:")):
             raise ValueError("journal=True needs a database file opened for writing")
         if journal is None:
@@ -184,7 +203,7 @@ class DuckDBEventStore(EventStore):
         path = journal_path(self.path)
         if not journal_size(self.path):
             return
-        if replay(self._connection, read_journal(path)):
+        if replay(self._connection, read_journal(path), self._payload):
             self._load_versions()
         with open(path, "r+b") as f:  # everything in it is in the table now (or torn)
             f.truncate(0)
@@ -223,6 +242,7 @@ class DuckDBEventStore(EventStore):
             self.is_snapshot_copy = False
             self._connection = self._connect(self.path)
             self._con.execute("SET TimeZone = 'UTC'; SET enable_progress_bar = false")
+            self._payload = configure(self._connection, None, writable=False)
             self._load_versions()
 
     def _load_versions(self) -> None:
@@ -301,7 +321,8 @@ class DuckDBEventStore(EventStore):
             import duckdb
 
             try:
-                insert_rows(self._connection, rows, arrow=arrow, begin=not self._txn_depth)
+                insert_rows(self._connection, rows, arrow=arrow, begin=not self._txn_depth,
+                            payload=self._payload)
             except duckdb.Error as exc:
                 raise StoreError(
                     f"cannot move {len(rows):,} journaled events into {self.path!r}: {exc}. They "
@@ -338,7 +359,7 @@ class DuckDBEventStore(EventStore):
             self._txn_depth += 1
             try:
                 if rows:
-                    insert_rows(con, rows, begin=False)
+                    insert_rows(con, rows, begin=False, payload=self._payload)
                 yield con
                 con.execute("COMMIT")
             except BaseException:
@@ -388,10 +409,11 @@ class DuckDBEventStore(EventStore):
                               for (ns, k), v in state.items()]
                     with self.transaction() as con:
                         if rows:
-                            insert_rows(con, rows, begin=False)
+                            insert_rows(con, rows, begin=False, payload=self._payload)
                         self._write_state_sql(con, writes)
                 elif rows:
-                    insert_rows(self._con, rows, begin=not self._txn_depth)
+                    insert_rows(self._con, rows, begin=not self._txn_depth,
+                                payload=self._payload)
             except duckdb.ConstraintException as exc:
                 self._load_versions()  # someone wrote behind our back: resync, report conflict
                 sid = batches[0][0]
@@ -498,7 +520,8 @@ class DuckDBEventStore(EventStore):
             with registered(self._con, "_af_bulk", table), \
                     registered(self._con, "_af_current", current), \
                     self.transaction() as con:
-                con.execute(_BULK_INSERT, {"head": self._head, "now": datetime.now(_UTC)})
+                con.execute(bulk_insert_sql(self._payload),
+                            {"head": self._head, "now": datetime.now(_UTC)})
             for sid, k in added.items():
                 self._versions[sid] = self._versions.get(sid, 0) + k
             self._head += n
@@ -540,7 +563,7 @@ class DuckDBEventStore(EventStore):
     ) -> Iterator[list[RecordedEvent]]:
         # Read as Arrow columns and build the records column-wise: the payloads of a batch
         # are parsed by one json.loads; event ids, metadata and times when first asked for.
-        query = self._batch_query(_ARROW_COLUMNS, types, until, batch_size)
+        query = batch_query(_ARROW_COLUMNS, types, until, batch_size)
         if query is None:
             return
         for lo, hi in self._windows(from_position, to_position, batch_size):
@@ -563,7 +586,7 @@ class DuckDBEventStore(EventStore):
         metadata, occurred_at_us, recorded_at_us)`` with JSON as text and times in
         microseconds since the epoch.
         """
-        query = self._batch_query(_COLUMNS, types, until, batch_size)
+        query = batch_query(_COLUMNS, types, until, batch_size)
         if query is None:
             return
         for lo, hi in self._windows(from_position, to_position, batch_size):
@@ -597,26 +620,6 @@ class DuckDBEventStore(EventStore):
             stop = min(start + batch_size - 1, end)
             yield start, stop
             start = stop + 1
-
-    @staticmethod
-    def _batch_query(columns: str, types: Collection[str] | None, until: datetime | None,
-                     batch_size: int) -> tuple[str, list[Any]] | None:
-        """The query of one batch of a batched read (first two parameters: the position
-        range) and its other parameters; ``None`` if nothing can match."""
-        if batch_size < 1:
-            raise ValueError(f"batch_size must be >= 1, got {batch_size}")
-        where = ["position BETWEEN ? AND ?"]
-        extra: list[Any] = []
-        if types is not None:
-            types = list(types)
-            if not types:
-                return None
-            where.append(f"type IN ({', '.join('?' * len(types))})")
-            extra.extend(types)
-        if until is not None:
-            where.append("occurred_at <= ?")
-            extra.append(until)
-        return f"SELECT {columns} FROM events WHERE {' AND '.join(where)}", extra
 
     def read_event_columns(
         self, from_position: int = 1, to_position: int | None = None, *,

@@ -160,6 +160,28 @@ def test_migrate_swaps_verifies_and_keeps_a_backup(store_file: Path, tmp_path: P
     store.close()
 
 
+def test_migrate_recomputes_payload_columns_from_the_upcast_data(store_file: Path,
+                                                                 tmp_path: Path) -> None:
+    model, _ = load_model(tmp_path)
+    store = DuckDBEventStore(store_file, payload_columns={"last": "VARCHAR", "name": "VARCHAR"})
+    before = dict(store.connection.execute(
+        "SELECT position, last FROM events WHERE type = 'UserRegistered'").fetchall())
+    assert None in before.values()  # v1 payloads have "name", not "last"
+    migrate(store, model)
+    after = store.connection.execute(
+        "SELECT position, last, name, data->>'last' FROM events "
+        "WHERE type = 'UserRegistered' ORDER BY position").fetchall()
+    assert len(after) == len(before)
+    assert all(last == from_data and last is not None for _, last, _, from_data in after)
+    assert all(name is None for _, _, name, _ in after)  # upcasting removed "name"
+    assert store.payload_columns == {"last": "VARCHAR", "name": "VARCHAR"}
+    rec = store.append("user-x", [NewEvent("UserRegistered", {"given_name": "D", "last": "E"},
+                                            schema_version=3)])
+    assert store.connection.execute("SELECT last FROM events WHERE position = ?",
+                                    [rec[0].position]).fetchone() == ("E",)
+    store.close()
+
+
 def test_failure_mid_way_leaves_events_intact(store_file: Path, tmp_path: Path,
                                               monkeypatch: pytest.MonkeyPatch) -> None:
     model, _ = load_model(tmp_path)
