@@ -9,7 +9,9 @@ from __future__ import annotations
 
 import enum
 import inspect
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from functools import cached_property
 from typing import Any, ClassVar, TypeVar
 
 from pydantic import BaseModel, ConfigDict, PrivateAttr
@@ -18,7 +20,7 @@ from allframe_lab.errors import ModelDefinitionError
 from allframe_lab.model._handlers import WILDCARD, F, HandlerRef, mark
 from allframe_lab.model.messages import Event
 
-__all__ = ["Aggregate", "applier", "applies", "blank", "handles"]
+__all__ = ["Aggregate", "applier", "applies", "blank", "folding", "handles"]
 
 A = TypeVar("A", bound="Aggregate")
 
@@ -130,13 +132,21 @@ class Aggregate(BaseModel):
             private["_version"] += 1  # type: ignore[index]
 
     def __setattr__(self, name: str, value: Any) -> None:
-        # Fast path for state fields (apply handlers assign them once per event).
+        # Fast path for state fields (apply handlers assign them once per event). Classes
+        # whose assignments pydantic must check (validate_assignment, frozen) get
+        # _checked_setattr instead: see __pydantic_init_subclass__.
         d = self.__dict__
         if name in d:
             d[name] = value
         else:
             _own_fields_set(self)  # pydantic's slow path may add to it: see _SHARED_FIELDS_SET
             super().__setattr__(name, value)
+
+    @classmethod
+    def __pydantic_init_subclass__(cls, **kwargs: Any) -> None:
+        super().__pydantic_init_subclass__(**kwargs)
+        if cls.__setattr__ is Aggregate.__setattr__ and _checks_assignment(cls):
+            type.__setattr__(cls, "__setattr__", _checked_setattr)
 
     def __delattr__(self, name: str) -> None:
         _own_fields_set(self)
@@ -157,6 +167,143 @@ class Aggregate(BaseModel):
             f"{type(self).__name__}(stream_id={self._stream_id!r}, "
             f"version={self._version}, {fields})"
         )
+
+
+def _checks_assignment(cls: type[BaseModel]) -> bool:
+    """Whether pydantic must see every assignment (validation, or refusal: frozen)."""
+    config = cls.model_config
+    return bool(config.get("validate_assignment") or config.get("frozen"))
+
+
+def _checked_setattr(self: Aggregate, name: str, value: Any) -> None:
+    """``__setattr__`` of aggregates whose assignments pydantic validates or refuses."""
+    _own_fields_set(self)
+    BaseModel.__setattr__(self, name, value)
+
+
+# ----------------------------------------------------------------------------- folds
+def _private_property(name: str) -> property:
+    """A private attribute read and written where pydantic keeps it (as its own
+    ``__getattr__``/``__setattr__``/``__delattr__`` do)."""
+    def get(self: Aggregate) -> Any:
+        try:
+            return self.__pydantic_private__[name]  # type: ignore[index]
+        except KeyError:
+            raise AttributeError(
+                f"{type(self).__name__!r} object has no attribute {name!r}") from None
+
+    def set_(self: Aggregate, value: Any) -> None:
+        self.__pydantic_private__[name] = value  # type: ignore[index]
+
+    def delete(self: Aggregate) -> None:
+        try:
+            del self.__pydantic_private__[name]  # type: ignore[union-attr]
+        except KeyError:
+            raise AttributeError(
+                f"{type(self).__name__!r} object has no attribute {name!r}") from None
+
+    return property(get, set_, delete)
+
+
+def fold_class(cls: type[A]) -> type[A] | None:
+    """The class an aggregate of ``cls`` takes while its stream is replayed, or ``None``.
+
+    Python runs an assignment to an attribute ~7x faster when the class keeps the default
+    ``__setattr__`` (a C slot) than through ``Aggregate.__setattr__`` (a Python function),
+    and an apply handler typically assigns a few fields per event: a fifth of a replay. The
+    fold class is a subclass of ``cls`` with the default ``__setattr__``/``__delattr__``,
+    the same name, and properties for the private attributes (which pydantic keeps apart);
+    what Python's default does not check, :func:`folding` checks after the replay.
+
+    ``None`` (replay with ``cls`` itself) when the default would not be equivalent: a class
+    with its own ``__setattr__`` or ``__delattr__``, ``validate_assignment``, ``frozen``,
+    ``extra="allow"``, or private attributes that are descriptors.
+    """
+    if cls.__setattr__ is not Aggregate.__setattr__ or \
+            cls.__delattr__ is not Aggregate.__delattr__:
+        return None  # (checked every time: cheap, and a class may be patched later)
+    hit = cls.__dict__.get("__fold_class__")  # per class: a subclass makes its own
+    if hit is None:
+        hit = _make_fold_class(cls) or False
+        type.__setattr__(cls, "__fold_class__", hit)
+    return hit or None
+
+
+def _make_fold_class(cls: type[A]) -> type[A] | None:
+    config = cls.model_config
+    if _checks_assignment(cls) or config.get("extra") == "allow":
+        return None
+    private = cls.__private_attributes__
+    if any(hasattr(attr, n) for attr in private.values()
+           for n in ("__get__", "__set__", "__delete__")):
+        return None
+    ns = {"__setattr__": object.__setattr__, "__delattr__": object.__delattr__,
+          "__module__": cls.__module__, "__qualname__": cls.__qualname__,
+          "__doc__": cls.__doc__}
+    try:
+        sub = type(cls)(cls.__name__, (cls,), ns)
+        for name in private:
+            type.__setattr__(sub, name, _private_property(name))
+        object.__setattr__(_new(cls), "__class__", sub)  # same layout, or TypeError
+    except Exception:  # a metaclass or __init_subclass__ that refuses: fold as cls
+        return None
+    return sub  # type: ignore[return-value]
+
+
+@contextmanager
+def folding(agg: Aggregate) -> Iterator[None]:
+    """Give ``agg`` its :func:`fold_class` while the block replays events into it.
+
+    After the block, the class is restored, and a name the handlers set that
+    ``Aggregate.__setattr__`` would have refused (not a field: a typo, a ClassVar, a
+    method) is set again through it, which raises pydantic's error. Names it accepts as
+    Python does (``_``-prefixed undeclared names, ``cached_property`` values) stay.
+
+    Examples
+    --------
+    >>> class Counter(Aggregate):
+    ...     total: int = 0
+    >>> c = Counter()
+    >>> with folding(c):
+    ...     c.total = 3
+    >>> type(c) is Counter, c.total
+    (True, 3)
+    >>> with folding(c):
+    ...     c.totl = 4
+    Traceback (most recent call last):
+    ...
+    ValueError: "Counter" object has no field "totl"
+    (set by an @applies handler of Counter while replaying stream ''; found after the replay)
+    """
+    cls = type(agg)
+    sub = fold_class(cls)
+    if sub is None:
+        yield
+        return
+    d = agg.__dict__
+    before = set(d)
+    object.__setattr__(agg, "__class__", sub)
+    try:
+        yield
+    finally:
+        object.__setattr__(agg, "__class__", cls)
+    if d.keys() != before:
+        _check_new_names(agg, before)
+
+
+def _check_new_names(agg: Aggregate, before: set[str]) -> None:
+    cls = type(agg)
+    d = agg.__dict__
+    for name in [n for n in d if n not in before]:
+        if name.startswith("_") or isinstance(getattr(cls, name, None), cached_property):
+            continue  # what pydantic's __setattr__ does with these too
+        value = d.pop(name)
+        try:
+            agg.__setattr__(name, value)  # Aggregate's check: raises if it refuses the name
+        except Exception as exc:
+            exc.add_note(f"(set by an @applies handler of {cls.__name__} while replaying "
+                         f"stream {agg.stream_id!r}; found after the replay)")
+            raise
 
 
 def apply_fns(cls: type) -> dict[str, tuple[Callable[..., Any], bool]]:

@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import bisect
 import copy
+from itertools import islice
 from typing import Any
 
 from allframe_lab.model import RowSet
@@ -208,12 +209,19 @@ class StateCache:
             assert changed is not None
             state = base.copy()
             pack = self.pack
+            added = []
             for k in changed:
                 row = rows.get(k, _MISSING)
                 if row is _MISSING:
                     state.pop(k, None)
-                else:
+                elif k in state:
                     state[k] = pack(row)
+                else:
+                    added.append(k)
+            if added:  # new rows: in the live order (usually the last ones), not the set's
+                last = list(islice(reversed(rows), len(added)))[::-1]
+                for k in (last if set(last) == set(added) else added):
+                    state[k] = pack(rows[k])
             copied = len(changed)
             if len(state) != len(rows):  # rows changed without being touched: do not guess
                 state = None

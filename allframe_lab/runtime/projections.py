@@ -14,8 +14,10 @@ with an in-memory store they live in a private in-memory DuckDB database.
 from __future__ import annotations
 
 import json
+import operator
 import threading
 import warnings
+from bisect import bisect_right
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
@@ -25,7 +27,7 @@ from allframe_lab.errors import ProjectionError
 from allframe_lab.model import Model, Projection, SqlProjection
 from allframe_lab.model.aggregate import apply_fns
 from allframe_lab.runtime import dead_letters
-from allframe_lab.runtime._decode import EventDecoder, gc_paused, iter_decoded
+from allframe_lab.runtime._decode import DecodedBatch, EventDecoder, gc_paused, iter_decoded
 from allframe_lab.runtime._frames import (
     column,
     rows_to_arrow,
@@ -46,6 +48,8 @@ __all__ = ["ParkedEventWarning", "ProjectionHandle", "ProjectionRunner"]
 
 #: Flushes with at most this many touched rows use parameterized SQL instead of Arrow.
 _SMALL_FLUSH = 64
+_position = operator.attrgetter("position")
+
 class ParkedEventWarning(RuntimeWarning):
     """A projection's handler failed on events; they were parked and processing went on."""
 
@@ -322,7 +326,6 @@ class ProjectionRunner:
 
     def _fold_into(self, name: str, decl: type[Projection], inst: Projection, checkpoint: int,
                    head: int, bar: Any) -> None:
-        position = checkpoint
         since_flush = 0
         cache = self._cache_for(name, decl)
         interval = self._interval()
@@ -330,7 +333,7 @@ class ProjectionRunner:
         fresh = self.fresh
         if fresh and fresh[0].position == checkpoint + 1 and fresh[-1].position == head:
             # the events the App just appended: no need to read them back from the store
-            batches: Any = [list(zip(self.decoder.decode_records(fresh), fresh, strict=True))]
+            batches: Any = [DecodedBatch(self.decoder.decode_records(fresh), fresh)]
         else:
             batches = iter_decoded(self.store, self.decoder, checkpoint + 1, head)
         # Projection.handle's lookup, done once per event class: saves a call and two dict
@@ -347,34 +350,48 @@ class ProjectionRunner:
             return found
 
         for batch in batches:
-            marks = batch[-1][1].position > next_mark
-            for event, rec in batch:
-                if marks and rec.position > next_mark:  # keep states for fast time travel
+            events, records = _unzip(batch)
+            # each run of events up to the next mark, then the mark (states kept for fast
+            # time travel): found by bisection, not by a test per event
+            start, n = 0, len(events)
+            while start < n:
+                stop = n if records[-1].position <= next_mark else bisect_right(
+                    records, next_mark, start, key=_position)
+                if start < stop:
+                    self._handle_all(name, inst, events[start:stop], records[start:stop],
+                                     handlers.get, lookup)
+                if stop < n:
                     if cache.wants_mark(next_mark):
                         self._put_mark(name, cache, inst, next_mark)
                     next_mark += interval
-                try:
-                    found = handlers.get(type(event)) or lookup(type(event))
-                    if found[1]:
-                        found[0](inst, event, rec)
-                    else:
-                        found[0](inst, event)
-                except Exception as exc:
-                    if self.on_error == "park":
-                        self._parked.append((name, dead_letters.park_record(
-                            _subscriber(name), rec, exc)))
-                        continue
-                    raise ProjectionError(
-                        f"projection {name!r} failed on {rec.type} at position "
-                        f"{rec.position} (stream {rec.stream_id!r}): {exc!r}; the table keeps its "
-                        "last checkpoint. Fix the handler and call catch_up()"
-                    ) from exc
-            position = batch[-1][1].position
-            since_flush += len(batch)
-            bar.update(len(batch))
+                start = stop
+            since_flush += n
+            bar.update(n)
             if since_flush >= self.flush_every:
-                self._flush(name, decl, inst, position)
+                self._flush(name, decl, inst, records[-1].position)
                 since_flush = 0
+
+    def _handle_all(self, name: str, inst: Projection, events: list[Any], records: list[Any],
+                    known: Any, lookup: Any) -> None:
+        """Apply events (with their records) to a live projection; a handler's failure
+        parks the event or raises, as the runner's ``on_error`` says."""
+        for event, rec in zip(events, records, strict=True):
+            try:
+                fn, wants_record = known(type(event)) or lookup(type(event))
+                if wants_record:
+                    fn(inst, event, rec)
+                else:
+                    fn(inst, event)
+            except Exception as exc:
+                if self.on_error == "park":
+                    self._parked.append((name, dead_letters.park_record(
+                        _subscriber(name), rec, exc)))
+                    continue
+                raise ProjectionError(
+                    f"projection {name!r} failed on {rec.type} at position "
+                    f"{rec.position} (stream {rec.stream_id!r}): {exc!r}; the table keeps its "
+                    "last checkpoint. Fix the handler and call catch_up()"
+                ) from exc
 
     def _load_rows(self, decl: type[Projection]) -> dict[Any, dict[str, Any]]:
         if not self._table_exists(decl.__table__):
@@ -398,8 +415,12 @@ class ProjectionRunner:
             table = decl.__table__
             rows = [inst.rows._rows[k] for k in touched if k in inst.rows._rows]
             parked = self._take_parked(name, extra_writes)
+            if not (touched or parked) and position is not None \
+                    and self._checkpoints.get(name) == position:
+                return  # the table and its checkpoint are current: nothing to write
             write_state = getattr(self.store, "_write_state_sql", None)
             known = self._known_columns(table)
+            written: list[str] = []
             names = list(dict.fromkeys([decl.__key__, *(decl.__columns__ or {}),
                                         *(c for r in rows for c in r)]))
             with self._transaction() as con:
@@ -408,7 +429,7 @@ class ProjectionRunner:
                             and len(touched) <= _SMALL_FLUSH and scalars(rows, names)):
                         self._write_small(con, table, decl.__key__, touched, rows, names)
                     else:
-                        self._write_arrow(con, decl, touched, rows)
+                        written = self._write_arrow(con, decl, touched, rows)
                 # else: no row yet -> the table is created with the first rows, so its
                 # column types come from real values
                 if position is not None:
@@ -416,6 +437,8 @@ class ProjectionRunner:
                 if parked and write_state is not None:  # same database: same transaction
                     write_state(con, [(ns, k, None if v is None else json.dumps(v))
                                       for (ns, k), v in parked.items()])
+            if written:  # committed: the table has the columns it had and those written
+                self._table_columns[table] = (known or set()) | set(written)
         if parked and write_state is None:
             self.store.put_state(dead_letters.NAMESPACE, {k: v for (_, k), v in parked.items()})
         if parked:
@@ -451,7 +474,8 @@ class ProjectionRunner:
                         [r.get(c) for r in rows for c in names])
 
     def _write_arrow(self, con: duckdb.DuckDBPyConnection, decl: type[Projection],
-                     touched: Any, rows: list[dict[str, Any]]) -> None:
+                     touched: Any, rows: list[dict[str, Any]]) -> list[str]:
+        """Upsert ``rows`` and delete the other ``touched`` keys; the columns written."""
         import pyarrow as pa
 
         table, key = decl.__table__, decl.__key__
@@ -459,16 +483,19 @@ class ProjectionRunner:
         keys = pa.table({"k": column(list(touched))})
         select = select_with_types(upserts.column_names, decl.__columns__)
         with registered(con, "_af_up", upserts), registered(con, "_af_keys", keys):
-            if self._known_columns(table) is None:
+            known = self._known_columns(table)
+            if known is None:
                 con.execute(f'CREATE TABLE "{table}" AS SELECT {select} FROM _af_up LIMIT 0')
             else:
-                self._add_missing_columns(con, table, select)
+                if not set(upserts.column_names) <= known:
+                    self._add_missing_columns(con, table, select)
                 if touched:
                     con.execute(f'DELETE FROM "{table}" WHERE "{key}" IN '
                                 "(SELECT k FROM _af_keys)")
             if rows:
                 con.execute(f'INSERT INTO "{table}" BY NAME SELECT {select} FROM _af_up')
-        self._table_columns.pop(table, None)  # re-read (new columns, new table)
+        self._table_columns.pop(table, None)  # re-read, unless the caller commits (_flush)
+        return upserts.column_names  # type: ignore[no-any-return]
 
     def _take_parked(self, name: str, extra: dict[tuple[str, str], Any] | None
                      ) -> dict[tuple[str, str], Any]:
@@ -654,6 +681,15 @@ class ProjectionRunner:
             state[k] = cache.pack(state[k])
         cache.put(position, state)
         return state
+
+
+def _unzip(batch: Any) -> tuple[list[Any], list[Any]]:
+    """The events and records of a batch of :func:`iter_decoded` (or of any sequence of
+    ``(event, record)`` pairs)."""
+    if type(batch) is DecodedBatch:
+        records = batch.records
+        return batch.events, records if type(records) is list else list(records)
+    return [e for e, _ in batch], [r for _, r in batch]
 
 
 class _MarkBase:

@@ -10,12 +10,14 @@ in full, and a new snapshot replaces it.
 
 from __future__ import annotations
 
+from collections.abc import Callable, Sequence
 from datetime import datetime
+from typing import Any
 
 from allframe_lab.model import Aggregate, Model
-from allframe_lab.model.aggregate import applier, apply_fns, blank
+from allframe_lab.model.aggregate import applier, apply_fns, blank, folding
 from allframe_lab.model.versioning import state_fingerprint
-from allframe_lab.runtime._decode import EventDecoder, decode_stream, gc_paused
+from allframe_lab.runtime._decode import EventDecoder, gc_paused, stream_chunks
 from allframe_lab.runtime.clock import Clock
 from allframe_lab.store import EventStore, Snapshot
 
@@ -153,30 +155,34 @@ class Repository:
 
     def _apply(self, agg: Aggregate, stream_id: str, from_version: int, to_version: int | None,
                until: datetime | None) -> int:
-        events, records = decode_stream(self.store, self.decoder, stream_id, from_version,
-                                        to_version)
-        if not events:
+        n, chunks, records = stream_chunks(self.store, self.decoder, stream_id, from_version,
+                                           to_version)
+        if not n:
             return 0
+        if until is not None:
+            events = [event for chunk in chunks for event in chunk]
+            with folding(agg):
+                last = _apply_until(agg, events, records, until)
+            if last >= 0:
+                agg._version = records[last].version
+                agg._stream_id = stream_id
+            return n
         cls = type(agg)
         fns = apply_fns(cls)
-        last = -1
-        with gc_paused():
-            for i, event in enumerate(events):
-                rec = None
-                if until is not None:
-                    rec = records[i]
-                    if rec.occurred_at > until:
-                        continue
-                found = fns.get(event.__message_type__) or applier(cls, event.__message_type__)
-                if found[1]:
-                    found[0](agg, event, rec or records[i])
-                else:
-                    found[0](agg, event)
-                last = i
-        if last >= 0:
-            agg._version = records[last].version
-            agg._stream_id = stream_id
-        return len(events)
+        # the handler of each event class, looked up once (a class has one type name)
+        handlers: dict[type, tuple[Callable[..., Any], bool]] = {}
+        offset = 0
+        with folding(agg):
+            for events in chunks:  # each chunk applied while its events are in the caches
+                kinds = set(map(type, events))
+                for kind in kinds - handlers.keys():
+                    handlers[kind] = (fns.get(kind.__message_type__)
+                                      or applier(cls, kind.__message_type__))
+                _apply_chunk(agg, events, records, offset, kinds, handlers)
+                offset += len(events)
+        agg._version = records[-1].version
+        agg._stream_id = stream_id
+        return n
 
     def current(self, aggregate: str, stream_id: str, /) -> Aggregate:
         """The aggregate at the stream's head, from the in-memory cache when it is current.
@@ -194,7 +200,13 @@ class Repository:
         if agg is not None and agg.__pydantic_private__["_version"] == head:  # type: ignore[index]
             return agg  # (agg.version without the property call: this is every command's path)
         if agg is not None and agg.version < head:
-            replayed = self._fold(agg, stream_id, agg.version + 1, None, None)
+            try:
+                replayed = self._fold(agg, stream_id, agg.version + 1, None, None)
+            except BaseException:
+                # a handler or a payload failed part-way: the cached state is no longer the
+                # one of its version; the next call rebuilds it from the store
+                cache.pop(stream_id, None)
+                raise
             if self._replay_due(agg, replayed):
                 self.take_snapshot(agg)
         elif head == 0:  # a new stream: nothing to read
@@ -234,3 +246,46 @@ class Repository:
         cached = sum(len(c) for c in self._cache.values())
         return (f"Repository(cached={cached}, snapshot_every={self.snapshot_every}, "
                 f"snapshot_after_replay={self.snapshot_after_replay})")
+
+
+def _apply_chunk(agg: Aggregate, events: list[Any], records: Sequence[Any], offset: int,
+                 kinds: set[type], handlers: dict[type, tuple[Callable[..., Any], bool]]
+                 ) -> None:
+    """Apply a chunk of events (``records[offset:]`` are theirs) with their handlers."""
+    if not any(handlers[kind][1] for kind in kinds):
+        # the common case, as lean as it gets: one call per event
+        if len(kinds) == 1:
+            fn = handlers[next(iter(kinds))][0]
+            for event in events:
+                fn(agg, event)
+        else:
+            plain = {kind: handlers[kind][0] for kind in kinds}
+            for event in events:
+                plain[type(event)](agg, event)
+        return
+    for event, rec in zip(events, records[offset:offset + len(events)], strict=True):
+        fn, wants_record = handlers[type(event)]
+        if wants_record:
+            fn(agg, event, rec)
+        else:
+            fn(agg, event)
+
+
+def _apply_until(agg: Aggregate, events: list[Any], records: Sequence[Any],
+                 until: datetime) -> int:
+    """Apply the events that occurred at or before ``until``; the index of the last one
+    applied (-1 if none)."""
+    cls = type(agg)
+    fns = apply_fns(cls)
+    last = -1
+    for i, (event, rec) in enumerate(zip(events, records, strict=True)):
+        if rec.occurred_at > until:
+            continue
+        fn, wants_record = fns.get(event.__message_type__) or applier(cls,
+                                                                      event.__message_type__)
+        if wants_record:
+            fn(agg, event, rec)
+        else:
+            fn(agg, event)
+        last = i
+    return last

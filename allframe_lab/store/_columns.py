@@ -23,7 +23,7 @@ if TYPE_CHECKING:  # pragma: no cover
     import duckdb
     import pyarrow as pa
 
-__all__ = ["fetch_arrow", "json_array"]
+__all__ = ["fetch_arrow", "json_array", "shared_strings"]
 
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _EMPTY_META: dict[str, Any] = {}
@@ -123,8 +123,20 @@ def _column(table: pa.Table, name: str) -> list[Any]:
     if name == "data":
         return json.loads(json_array(table.column("data").combine_chunks()))  # type: ignore[no-any-return]
     if name in ("stream_id", "type"):
-        return table.column(name).to_pylist()  # type: ignore[no-any-return]
+        return shared_strings(table.column(name))
     return table.column(name).to_numpy().tolist()  # type: ignore[no-any-return]
+
+
+def shared_strings(column: Any) -> list[str]:
+    """A string column as Python strings, one object per distinct value.
+
+    A batch repeats few types and streams: building each distinct string once costs half
+    of one string per row, and a string used again keeps its hash, which dict lookups by
+    ``rec.stream_id`` or ``rec.type`` (a fold's rows, a decoder's caches) then reuse.
+    """
+    encoded = column.combine_chunks().dictionary_encode()
+    values = encoded.dictionary.to_pylist()
+    return list(map(values.__getitem__, encoded.indices.to_numpy(zero_copy_only=False).tolist()))
 
 
 class _Batch:
