@@ -1,5 +1,5 @@
-"""Rows of Python projections as Arrow tables and pandas DataFrames (the runner's writes and
-``as_of`` frames)."""
+"""Rows of Python projections as Arrow tables, pandas DataFrames and SQL (the runner's writes
+and ``as_of`` frames, the read side's rows)."""
 
 from __future__ import annotations
 
@@ -9,9 +9,40 @@ from typing import TYPE_CHECKING, Any
 from allframe_lab.runtime._state_cache import Packed
 
 if TYPE_CHECKING:  # pragma: no cover
+    import duckdb
     import pandas as pd
 
 SCALARS = (str, int, float, bool, type(None), datetime)
+
+#: DuckDB result types whose non-NULL values come out of ``fetchall()`` exactly as a pandas
+#: frame's ``to_dict("records")`` gives them, with any duckdb >= 1.2 and pandas >= 2.1: str,
+#: bool, float and int. NULLs differ (pandas gives NaN or None depending on the column's
+#: dtype and the versions), and so do the other types (DECIMAL and HUGEINT become float,
+#: dates and times Timestamps, lists arrays).
+PLAIN_TYPES = frozenset({"VARCHAR", "BOOLEAN", "DOUBLE", "FLOAT", "BIGINT", "INTEGER",
+                         "SMALLINT", "TINYINT", "UBIGINT", "UINTEGER", "USMALLINT",
+                         "UTINYINT"})
+
+
+def query_records(con: duckdb.DuckDBPyConnection, sql: str, params: Any = None
+            ) -> list[dict[str, Any]]:
+    """Run a query and return its rows as dicts, equal to ``frame(...).to_dict("records")``.
+
+    A pandas frame costs ~0.7 ms to build and unpack even for one row, most of a one-row
+    read. When every column has a :data:`PLAIN_TYPES` type and no value is NULL, the rows
+    are built from ``fetchall()`` directly; otherwise (checked before fetching for the types,
+    after it for NULLs: then the query runs again) through the frame, as before.
+    """
+    from allframe_lab.store.duckdb import frame
+
+    result = con.execute(sql, params)
+    names = [d[0] for d in result.description]
+    if (len(set(names)) == len(names)
+            and all(str(d[1]) in PLAIN_TYPES for d in result.description)):
+        rows = result.fetchall()
+        if not any(None in r for r in rows):
+            return [dict(zip(names, r, strict=True)) for r in rows]
+    return frame(con, sql, params).to_dict("records")  # type: ignore[no-any-return]
 
 
 def scalars(rows: list[dict[str, Any]], names: list[str]) -> bool:
@@ -115,3 +146,20 @@ def sorted_by_key(rows: list[dict[str, Any]], key: str) -> list[dict[str, Any]] 
         return None
     order = sorted(range(len(values)), key=values.__getitem__)  # stable, as kind="stable"
     return [rows[i] for i in order]
+
+
+def update_row(con: duckdb.DuckDBPyConnection, table: str, key: str, value: Any,
+               row: dict[str, Any], columns: set[str]) -> bool:
+    """UPDATE the table's row whose ``key`` is ``value`` to ``row``; whether exactly one
+    row matched (if not, the caller deletes and inserts, as for any other flush).
+
+    Every column of the table is set (the key too: from ``row``, as an INSERT would),
+    those ``row`` lacks to NULL: the result is the row a DELETE + INSERT leaves, in one
+    statement instead of two (each costs ~0.3 ms on a DuckDB file). ``columns`` (the
+    table's) must hold the keys of ``row``.
+    """
+    names = sorted(columns)
+    sets = ", ".join(f'"{c}" = ?' for c in names)
+    found = con.execute(f'UPDATE "{table}" SET {sets} WHERE "{key}" = ?',
+                        [*(row.get(c) for c in names), value]).fetchone()
+    return found is not None and found[0] == 1

@@ -34,6 +34,7 @@ from allframe_lab.runtime._frames import (
     scalars,
     select_with_types,
     state_frame,
+    update_row,
 )
 from allframe_lab.runtime._state_cache import CopyOnWriteRows, StateCache
 from allframe_lab.store import AsOf, EventStore
@@ -427,7 +428,8 @@ class ProjectionRunner:
                 if rows or (known is not None and touched):
                     if (known is not None and set(names) <= known
                             and len(touched) <= _SMALL_FLUSH and scalars(rows, names)):
-                        self._write_small(con, table, decl.__key__, touched, rows, names)
+                        self._write_small(con, table, decl.__key__, touched, rows, names,
+                                          known)
                     else:
                         written = self._write_arrow(con, decl, touched, rows)
                 # else: no row yet -> the table is created with the first rows, so its
@@ -460,9 +462,14 @@ class ProjectionRunner:
         return cols
 
     def _write_small(self, con: duckdb.DuckDBPyConnection, table: str, key: str,
-                     touched: Any, rows: list[dict[str, Any]], names: list[str]) -> None:
-        """A few rows: parameterized DELETE + INSERT (no Arrow registration round trips)."""
+                     touched: Any, rows: list[dict[str, Any]], names: list[str],
+                     known: set[str]) -> None:
+        """A few rows: parameterized DELETE + INSERT (no Arrow registration round trips);
+        one row already in the table: one UPDATE (see :func:`update_row`)."""
         keys = list(touched)
+        if len(rows) == 1 and len(keys) == 1 and update_row(con, table, key, keys[0],
+                                                            rows[0], known):
+            return
         if keys:
             con.execute(f'DELETE FROM "{table}" WHERE "{key}" IN ({", ".join("?" * len(keys))})',
                         keys)

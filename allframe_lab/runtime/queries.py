@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any
 from allframe_lab.errors import QueryError, UnknownNameError
 from allframe_lab.model import Query, SqlProjection
 from allframe_lab.model.validation import validate_message
+from allframe_lab.runtime._frames import query_records
 from allframe_lab.runtime.query_dsl import Select, select
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -24,6 +25,11 @@ if TYPE_CHECKING:  # pragma: no cover
     from allframe_lab.runtime.app import App
 
 __all__ = ["QueryBus", "ReadSide"]
+
+#: ``records()`` of a query limited to at most this many rows skips the pandas frame when
+#: it can (see :func:`allframe_lab.runtime._frames.query_records`): ``one()``, ``first()``, paging.
+#: Larger results keep the frame path: a NULL found late would make the query run twice.
+_PLAIN_LIMIT = 1_000
 
 
 def _table_of(decl: Any) -> str:
@@ -93,6 +99,27 @@ class ReadSide:
 
     def run(self, q: Select, *, count: bool = False) -> pd.DataFrame:
         """Execute a DSL query (used by :class:`Select`)."""
+        compiled = self._compile(q, count=count)
+        if not isinstance(compiled, tuple):
+            return compiled
+        return self.app.projections.sql(*compiled)
+
+    def records(self, q: Select) -> list[dict[str, Any]]:
+        """Execute a DSL query: its rows as dicts (used by :meth:`Select.records`)."""
+        if q.limit_ is None or q.limit_ > _PLAIN_LIMIT:
+            return self.run(q).to_dict("records")  # type: ignore[no-any-return]
+        compiled = self._compile(q)
+        if not isinstance(compiled, tuple):
+            return compiled.to_dict("records")  # type: ignore[no-any-return]
+        runner = self.app.projections
+        with runner._lock:
+            runner._mirror()
+            return query_records(runner.connection, *compiled)
+
+    def _compile(self, q: Select, *, count: bool = False
+                 ) -> tuple[str, list[Any]] | pd.DataFrame:
+        """The SQL and parameters to run ``q``, after bringing its table up to date and
+        checking its columns; or the (empty) result when the table does not exist yet."""
         self._ensure(q.table)
         owner = self._owner(q.table)
         decl = owner[1] if owner is not None else None
@@ -115,7 +142,7 @@ class ReadSide:
         rel = self.app.projections._events_rel
         if q.table == "events" and rel != "main.events":  # the log's mirror (non-DuckDB store)
             sql = f"WITH events AS (SELECT * FROM {rel}) {sql}"
-        return self.app.projections.sql(sql, params)
+        return sql, params
 
     def _exists(self, table: str) -> bool:
         return self.app.projections._known_columns(table) is not None

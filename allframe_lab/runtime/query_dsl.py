@@ -231,8 +231,10 @@ class Select:
         return self._bound().run(self)
 
     def records(self) -> list[dict[str, Any]]:
-        """Run the query: a list of dicts."""
-        return self.df().to_dict("records")
+        """Run the query: a list of dicts (as ``df().to_dict("records")`` gives them)."""
+        runner = self._bound()
+        fast = getattr(runner, "records", None)  # a runner may only know run()
+        return fast(self) if fast is not None else runner.run(self).to_dict("records")
 
     def first(self) -> dict[str, Any] | None:
         """The first row as a dict, or None."""

@@ -71,6 +71,10 @@ class Repository:
         # aggregate type -> stream -> aggregate (nested: no key tuple per stream to allocate
         # and for the garbage collector to scan)
         self._cache: dict[str, dict[str, Aggregate]] = {}
+        # the model's live aggregate classes by name (a read-only view: every command looks
+        # its class up here, without a call through Model.aggregate_class)
+        self._classes = model.aggregates
+        self._snapshot_every_of = model.snapshot_every
 
     def load(
         self,
@@ -193,7 +197,7 @@ class Repository:
         if cache is None:
             cache = self._cache[aggregate] = {}
         agg = cache.get(stream_id)
-        cls = self.model.aggregate_class(aggregate)
+        cls = self._classes.get(aggregate) or self.model.aggregate_class(aggregate)  # (raises)
         if agg is not None and type(agg) is not cls:
             agg = None  # the class was redefined (a re-run cell): rebuild with the new one
         head = self.store.stream_version(stream_id)
@@ -224,7 +228,7 @@ class Repository:
 
     def after_append(self, agg: Aggregate, old_version: int) -> Snapshot | None:
         """Take a snapshot if the append crossed a multiple of the snapshot interval."""
-        every = self.model.snapshot_every(agg.__aggregate_type__) or self.snapshot_every
+        every = self._snapshot_every_of(agg.__aggregate_type__) or self.snapshot_every
         if not every or (agg.__pydantic_private__["_version"]  # type: ignore[index]
                          // every == old_version // every):
             return None
