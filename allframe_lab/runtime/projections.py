@@ -38,6 +38,7 @@ from allframe_lab.runtime._frames import (
 )
 from allframe_lab.runtime._state_cache import CopyOnWriteRows, StateCache
 from allframe_lab.store import AsOf, EventStore
+from allframe_lab.store._payload import PayloadColumns
 from allframe_lab.store.duckdb import drain, frame, registered, transaction
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -187,7 +188,14 @@ class ProjectionRunner:
         if to_arrow is None:
             raise ProjectionError(f"{type(self.store).__name__} cannot be mirrored into DuckDB")
         drain(self._con)
-        self._con.register("_af_events", to_arrow())
+        payload = getattr(self.store, "payload_columns", None)
+        if payload:  # as a DuckDB store's columns: computed from data, in a view over the log
+            self._con.register("_af_events_log", to_arrow())
+            columns = PayloadColumns(payload).values_as()
+            self._con.execute("CREATE OR REPLACE TEMP VIEW _af_events AS "
+                              f"SELECT *{columns} FROM _af_events_log")
+        else:
+            self._con.register("_af_events", to_arrow())
         self._mirrored = head
 
     # -------------------------------------------------------------- checkpoints

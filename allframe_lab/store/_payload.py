@@ -23,7 +23,10 @@ The rules, in one place:
   keeps filling every column the table has;
 - a column's type never changes in place: opening with another type for an existing column
   raises :class:`~allframe_lab.errors.StoreConfigError`; drop it first
-  (:meth:`DuckDBEventStore.drop_payload_columns`), then open with the new type.
+  (:meth:`DuckDBEventStore.drop_payload_columns`), then open with the new type;
+- :class:`~allframe_lab.store.InMemoryEventStore` takes the same option: the projection
+  runner shows its log to DuckDB through a view that computes the columns
+  (:meth:`PayloadColumns.values_as`), so a model's SQL runs unchanged on the test double.
 """
 
 from __future__ import annotations
@@ -188,6 +191,12 @@ class PayloadColumns:
             out = self._values[data] = "".join(
                 f", {fill_expression(n, t, data)}" for n, t in self.columns.items())
         return out
+
+    def values_as(self, data: str = "data") -> str:
+        """``, <expr> AS "<name>", ...``: :meth:`values` with each column named, for a
+        SELECT list (a view over a log that has no payload columns of its own)."""
+        return "".join(f', {fill_expression(n, t, data)} AS "{n}"'
+                       for n, t in self.columns.items())
 
     def __bool__(self) -> bool:
         return bool(self.columns)

@@ -17,6 +17,7 @@ from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 from allframe_lab.errors import ConcurrencyError
+from allframe_lab.store._payload import normalize
 from allframe_lab.store._staging import number, stage
 from allframe_lab.store.port import EventStore, StateWrites
 from allframe_lab.store.records import (
@@ -53,6 +54,17 @@ def _state_items(state: StateWrites) -> list[tuple[str, str, str | None]]:
 class InMemoryEventStore(EventStore):
     """Event store kept in Python lists; nothing survives the process.
 
+    Parameters
+    ----------
+    payload_columns : mapping of str to str, optional
+        Payload fields that SQL over the log sees as typed columns, as in
+        :class:`~allframe_lab.store.DuckDBEventStore` (see :attr:`payload_columns`).
+
+    Raises
+    ------
+    StoreConfigError
+        If ``payload_columns`` has a bad name or type.
+
     Examples
     --------
     >>> from allframe_lab.store import InMemoryEventStore, NewEvent, NO_STREAM
@@ -64,7 +76,8 @@ class InMemoryEventStore(EventStore):
     (1, 1)
     """
 
-    def __init__(self) -> None:
+    def __init__(self, *, payload_columns: Mapping[str, str] | None = None) -> None:
+        self._payload = normalize(payload_columns)
         self._lock = threading.RLock()
         self._events: list[RecordedEvent] = []
         # stream -> indexes into _events: a range while the stream's events sit together in
@@ -272,6 +285,22 @@ class InMemoryEventStore(EventStore):
         with self._lock:
             evs = self._events if to_position is None else self._events[:to_position]
             return events_to_arrow(evs)
+
+    @property
+    def payload_columns(self) -> dict[str, str]:
+        """Payload fields that SQL over this store's log sees as typed columns, as a
+        :class:`~allframe_lab.store.DuckDBEventStore` opened with the same
+        ``payload_columns`` stores them: name to DuckDB type, each
+        ``TRY_CAST(data->>'<name>' AS <type>)`` (computed when SQL reads the log: here they
+        keep SQL projections portable between the stores, they do not make them faster).
+
+        Examples
+        --------
+        >>> store = InMemoryEventStore(payload_columns={"total": "bigint"})
+        >>> store.payload_columns
+        {'total': 'BIGINT'}
+        """
+        return dict(self._payload)
 
     # -------------------------------------------------------------- snapshots
     def save_snapshot(self, snapshot: Snapshot, /) -> None:

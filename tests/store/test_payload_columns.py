@@ -299,3 +299,42 @@ def test_a_sql_projection_over_the_column_matches_its_json_version(tmp_path: Pat
     assert app.projection("typed").df()["balance"].sum() == sum(
         a or 0 for a in amounts(app.store))
     app.close()
+
+
+def test_the_in_memory_store_shows_the_same_columns_to_sql(tmp_path: Path) -> None:
+    """A model's SQL over payload columns runs unchanged on the in-memory test double."""
+    import pandas as pd
+
+    from allframe_lab import App, Model
+    from allframe_lab.store import InMemoryEventStore
+
+    m = Model("bank")
+    m.sql_projection("typed", "SELECT stream_id, count(*) AS n, sum(coalesce(amount, 0)) "
+                     "AS balance FROM events GROUP BY stream_id ORDER BY stream_id")
+    evs, _ = payload_events(90)
+    frames = []
+    for store in (InMemoryEventStore(payload_columns=AMOUNT),
+                  DuckDBEventStore(tmp_path / "p.duckdb", payload_columns=AMOUNT)):
+        assert store.payload_columns == AMOUNT
+        for i in range(0, 90, 9):
+            store.append(f"acc-{i % 4}", evs[i:i + 9])
+        with App(m, store) as app:
+            frames.append((app.projection("typed").as_of(position=40),
+                           app.projection("typed").df()))
+            store.append("acc-late", [NewEvent("E", {"amount": 7})])  # the mirror refreshes
+            frames[-1] += (app.projection("typed").df(),)
+            log = app.projections.events_relation  # `events` in SQL projections
+            rows = app.read().sql(f"SELECT amount FROM {log} ORDER BY position LIMIT 6")
+            assert [None if pd.isna(a) else a for a in rows["amount"]] == [5, None, None,
+                                                                           None, 42, -7]
+    for memory, duck in zip(*frames, strict=True):
+        assert memory.to_dict("records") == duck.to_dict("records")
+    assert frames[0][2]["n"].sum() == 91
+
+
+def test_the_in_memory_store_checks_the_option_too() -> None:
+    from allframe_lab.store import InMemoryEventStore
+
+    with pytest.raises(StoreConfigError, match="column of the events table itself"):
+        InMemoryEventStore(payload_columns={"data": "VARCHAR"})
+    assert InMemoryEventStore().payload_columns == {}
