@@ -55,19 +55,13 @@ class EventDecoder:
         # The last decoder of each declared type, checked against the record's schema
         # version and the class the model has now (a re-run cell may have replaced it):
         # no key tuple to build and hash per record, as the (type, version) cache needs.
-        last = self._last.get(type_name)
-        if last is not None and last[1] == rec.schema_version \
-                and last[0] is self._events.get(type_name):
-            try:
-                return last[2](rec.data)
-            except ModelError:
-                raise
-            except Exception as exc:
-                raise EventDecodeError(type_name, rec.schema_version, rec.position,
-                                       _problem(exc)) from exc
-        cls = self._events.get(type_name) or self.model.fallback_event
-        hit = self._dict.get((type_name, rec.schema_version))
         try:
+            last = self._last.get(type_name)
+            if last is not None and last[1] == rec.schema_version \
+                    and last[0] is self._events.get(type_name):
+                return last[2](rec.data)
+            cls = self._events.get(type_name) or self.model.fallback_event
+            hit = self._dict.get((type_name, rec.schema_version))
             if hit is None or hit[0] is not cls:  # new, or a re-run cell replaced the class
                 hit = self._dict_decoder(type_name, rec.schema_version, rec.position)
             if hit[0] is self._events.get(type_name):  # declared (not the fallback class)
@@ -409,15 +403,12 @@ def decode_stream(
     store: EventStore, decoder: EventDecoder, stream_id: str, from_version: int,
     to_version: int | None,
 ) -> tuple[list[Event], Sequence[Any]]:
-    """The events of one stream and their records (built lazily on the columnar fast path)."""
-    read_columns = getattr(store, "read_stream_columns", None)
-    if read_columns is not None:
-        table = read_columns(stream_id, from_version, to_version)
-        with gc_paused():
-            events = _decode_table(table, decoder)
-        return events, _LazyRecords(table, store, stream_id)
-    records = store.read_stream(stream_id, from_version, to_version)
-    return decoder.decode_records(records), records
+    """The events of one stream and their records (built lazily on the columnar fast path):
+    :func:`stream_chunks`, all chunks at once."""
+    _, chunks, records = stream_chunks(store, decoder, stream_id, from_version, to_version)
+    with gc_paused():
+        events = [event for chunk in chunks for event in chunk]
+    return events, records
 
 
 #: Events per chunk of :func:`stream_chunks`: their objects (~0.5 kB each) stay in the CPU
