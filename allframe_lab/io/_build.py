@@ -3,11 +3,10 @@
 from __future__ import annotations
 
 import array
-import gc
+import contextlib
 import json
 import math
-from collections.abc import Iterator, Mapping
-from contextlib import contextmanager
+from collections.abc import Mapping
 from datetime import UTC, date, datetime, timedelta
 from itertools import accumulate
 from typing import TYPE_CHECKING, Any
@@ -32,24 +31,6 @@ def table_schema() -> pa.Schema:
         ("data", pa.string()),
         ("occurred_at", pa.timestamp("us", tz="UTC")),
     ])
-
-
-@contextmanager
-def gc_paused() -> Iterator[None]:
-    """Pause the cyclic garbage collector while a reader builds millions of small objects.
-
-    Each event adds a dict and a few strings (none in a reference cycle); with the collector
-    on, every 700 new containers start a collection that walks the young ones for nothing:
-    about 3 % of reading BPIC 2012. Reference counting still frees everything as usual; the
-    collector is switched back on (if it was on) when the block ends, also on errors.
-    """
-    enabled = gc.isenabled()
-    gc.disable()
-    try:
-        yield
-    finally:
-        if enabled:
-            gc.enable()
 
 
 def parse_timestamp(text: str) -> datetime:
@@ -277,10 +258,9 @@ def timestamps_from_text(texts: list[str], first_row: int = 0) -> pa.Array:
     arrow_type = pa.timestamp("us", tz="UTC")
     strings = string_array(texts)
     if pc.all(pc.match_substring_regex(strings, _PLAIN_ISO)).as_py():
-        try:
+        # e.g. 2011-02-30 fails the cast: the loop below, where Python names the text
+        with contextlib.suppress(pa.ArrowInvalid):
             return pc.cast(strings, arrow_type)
-        except pa.ArrowInvalid:  # e.g. 2011-02-30: Python names the text
-            pass
     micros = []
     for i, text in enumerate(texts):
         try:

@@ -73,10 +73,10 @@ from allframe_lab.io._build import (
     BadTimestampError,
     TableBuilder,
     encode_parsed_payload,
-    gc_paused,
     parse_timestamp,
 )
 from allframe_lab.io.mapping import LogMapping
+from allframe_lab.store._columns import gc_paused
 
 if TYPE_CHECKING:  # pragma: no cover
     import pyarrow as pa

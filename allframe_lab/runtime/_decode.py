@@ -2,10 +2,8 @@
 
 from __future__ import annotations
 
-import gc
 import json
 from collections.abc import Callable, Iterable, Iterator, Sequence
-from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 from itertools import repeat
 from operator import itemgetter
@@ -14,7 +12,7 @@ from typing import TYPE_CHECKING, Any
 from allframe_lab.errors import EventDecodeError, ModelError, UnknownEventTypeError
 from allframe_lab.model import Event, Model
 from allframe_lab.store import EventStore, RecordedEvent
-from allframe_lab.store._columns import json_array, shared_strings
+from allframe_lab.store._columns import gc_paused, json_array, shared_strings
 
 if TYPE_CHECKING:  # pragma: no cover
     import pyarrow as pa
@@ -203,24 +201,6 @@ def _problem(exc: BaseException) -> str:
     if isinstance(exc, ValidationError):
         return str(exc)
     return f"an upcaster raised {type(exc).__name__}: {exc}"
-
-
-@contextmanager
-def gc_paused() -> Iterator[None]:
-    """Pause the cyclic garbage collector during a replay.
-
-    A replay creates hundreds of thousands of short-lived objects while keeping many alive
-    (rows, events); CPython 3.11's generational collector then rescans the survivors again and
-    again, which tripled the time of a 100,000-event projection rebuild on the project
-    machine. Reference counting still frees everything that is not cyclic.
-    """
-    was_enabled = gc.isenabled()
-    gc.disable()
-    try:
-        yield
-    finally:
-        if was_enabled:
-            gc.enable()
 
 
 class _WideFields:

@@ -36,7 +36,7 @@ def make_model() -> Model:
 
     @m.event("Closed")
     class Closed(Event):
-        pass
+        """A payload-less event."""
 
     @m.projection("accounts", key="id")
     class Accounts(Projection):
