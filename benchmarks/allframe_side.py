@@ -139,8 +139,8 @@ bank.sql_projection("per_stream_typed", SQL_PER_STREAM_TYPED,
                     description="per_stream over the payload column amount BIGINT")
 
 
-def new_app(store: Any) -> App:
-    return App(bank, store)
+def new_app(store: Any, **options: Any) -> App:
+    return App(bank, store, **options)
 
 
 def duckdb_store(path: str, **options: Any) -> Any:

@@ -114,6 +114,7 @@ class Row:
     target: Target | None = None
     status: str = "info"             # pass | fail | info | skipped | error
     note: str = ""
+    gc: dict[str, Any] | None = None   # a/b memory rows: collections per sample, both sides
 
     def finish(self) -> Row:
         # the median of the samples, unless the row brings its own statistic (the p95/p99
@@ -143,12 +144,46 @@ def size_label(n: int) -> str:
     return str(n)
 
 
+# The garbage collections that ran inside the last timed() call: [(generation, ms), ...].
+# Python's collector runs when allocations cross its thresholds, so a window of a fixed
+# number of commands may or may not contain a full (generation 2) collection, whose cost is
+# proportional to every tracked object in the process (imported modules included). The a/b
+# rows record them for both sides so that a ratio can be read with its collections.
+LAST_GC: list[tuple[int, float]] = []
+_gc_start = [0.0]
+
+
+def _gc_callback(phase: str, info: dict[str, Any]) -> None:
+    if phase == "start":
+        _gc_start[0] = time.perf_counter()
+    else:
+        LAST_GC.append((info["generation"], (time.perf_counter() - _gc_start[0]) * 1000))
+
+
 def timed(fn: Callable[..., Any], *args: Any, **kwargs: Any) -> tuple[float, Any]:
-    """(seconds, result) of one call, after a full garbage collection."""
+    """(seconds, result) of one call, after a full garbage collection (the collections that
+    run during the call are left in ``LAST_GC``)."""
     gc.collect()
-    t0 = time.perf_counter()
-    out = fn(*args, **kwargs)
-    return time.perf_counter() - t0, out
+    LAST_GC.clear()
+    gc.callbacks.append(_gc_callback)
+    try:
+        t0 = time.perf_counter()
+        out = fn(*args, **kwargs)
+        dt = time.perf_counter() - t0
+    finally:
+        gc.callbacks.remove(_gc_callback)
+    return dt, out
+
+
+def gc_summary(collections: list[tuple[int, float]], seconds: float) -> dict[str, Any]:
+    """Collections of one timed window by generation: count, ms and share of the window."""
+    out: dict[str, Any] = {}
+    for gen in (0, 1, 2):
+        ms = [m for g, m in collections if g == gen]
+        out[f"gen{gen}"] = {"count": len(ms), "ms": round(sum(ms), 2)}
+    total = sum(m for _, m in collections)
+    out["share_of_window"] = round(total / 1000 / seconds, 3) if seconds else None
+    return out
 
 
 def log(msg: str) -> None:
@@ -226,24 +261,40 @@ def scen_a_b(ctx: Context, which: str) -> list[Row]:
                   "(store.append_many) vs eventsourcing SQLite (1 save each)",
                   "events/s", "higher", samples=[],
                   peer={"name": "eventsourcing SQLite", "samples": duck.peer["samples"]})
+    # b only (a has one aggregate): the App as it was before its aggregate cache had a bound
+    unbounded = [Row(f"{which}.memory.unbounded_cache", which, title,
+                     "SEPARATE ROW: InMemoryEventStore, App(aggregate_cache_size=None): every "
+                     "aggregate stays cached, vs eventsourcing POPO",
+                     "events/s", "higher", samples=[],
+                     peer={"name": "eventsourcing POPO", "samples": mem.peer["samples"]})
+                 ] if which == "b" else []
     floors = [Row(f"{which}.duckdb_floor.{kind}", which, title,
                   f"SEPARATE ROW: DuckDB alone, {p.n_cmd:,} one-row INSERT transactions "
                   f"({kind}, events-table keys, no allframe-lab code) vs eventsourcing SQLite",
                   "rows/s", "higher", samples=[],
                   peer={"name": "eventsourcing SQLite", "samples": duck.peer["samples"]})
               for kind in ("file", "in-memory database")] if which == "a" else []
+    gc_of: dict[str, list[dict[str, Any]]] = {"allframe-lab": [], "eventsourcing": []}
+    mem.gc = gc_of
     t0 = time.perf_counter()
     try:
         for rep in range(p.cmd_repeats):
             if rep and time.perf_counter() - t0 > CMD_BUDGET_S:
-                for r in (mem, duck, direct, batched, *floors):
+                for r in (mem, *unbounded, duck, direct, batched, *floors):
                     r.note = (f"only {rep} of {p.cmd_repeats} repeats: the scenario's time "
                               f"budget ({CMD_BUDGET_S} s) ran out; ")
                 break
             log(f"{which}: repeat {rep + 1}/{p.cmd_repeats}")
             mem.peer["samples"] += es_fn(popo, p.n_cmd, 1, timed)
+            gc_of["eventsourcing"].append(gc_summary(LAST_GC, p.n_cmd / mem.peer["samples"][-1]))
             app = af.new_app(af.InMemoryEventStore())
             mem.samples.append(af_fn(app, p.n_cmd, timed))
+            gc_of["allframe-lab"].append(gc_summary(LAST_GC, p.n_cmd / mem.samples[-1]))
+            for row in unbounded:
+                app = af.new_app(af.InMemoryEventStore(), aggregate_cache_size=None)
+                row.samples.append(af_fn(app, p.n_cmd, timed))
+                row.gc = {"allframe-lab": [*(row.gc or {}).get("allframe-lab", []),
+                                           gc_summary(LAST_GC, p.n_cmd / row.samples[-1])]}
             duck.peer["samples"] += es_fn(sqlite, p.n_cmd, 1, timed)
             app = af.new_app(af.duckdb_store(ctx.path(f"{which}-duck")))
             duck.samples.append(af_fn(app, p.n_cmd, timed))
@@ -264,6 +315,10 @@ def scen_a_b(ctx: Context, which: str) -> list[Row]:
                 "repository cache is off by default" + (
                     ", but in a the caller keeps and re-saves its aggregate object, so neither "
                     "side reloads" if which == "a" else "; in b every stream is new"))
+    full = {side: [s["gen2"] for s in runs] for side, runs in gc_of.items()}
+    mem.note += "; full (generation 2) garbage collections inside the timed runs: " + ", ".join(
+        f"{side} {sum(g['count'] for g in gens)} in {len(gens)} runs "
+        f"({sum(g['ms'] for g in gens):.0f} ms)" for side, gens in full.items())
     duck.note += ("an append commits by one write + fdatasync of the store's journal; the "
                  "journaled events move into the DuckDB table 2,000 at a time, and the last "
                  "move is inside the timed run")
@@ -275,8 +330,14 @@ def scen_a_b(ctx: Context, which: str) -> list[Row]:
         floor.note = ("the ceiling of any one-transaction-per-command design on DuckDB (the "
                       "'direct' rows); the journal exists because it is below eventsourcing "
                       "SQLite; no target")
-    return [mem.finish(), duck.finish(), direct.finish(), batched.finish(),
-            *(f.finish() for f in floors)]
+    for row in unbounded:
+        gens = [s["gen2"] for s in row.gc["allframe-lab"]] if row.gc else []
+        row.note = (f"the default bound (App(aggregate_cache_size=1000)) drops the aggregates "
+                    f"of b's new streams, none of which a later command touches; with every "
+                    f"one kept, {sum(g['count'] for g in gens)} full garbage collections in "
+                    f"{len(gens)} runs ({sum(g['ms'] for g in gens):.0f} ms); no target")
+    return [mem.finish(), *(r.finish() for r in unbounded), duck.finish(), direct.finish(),
+            batched.finish(), *(f.finish() for f in floors)]
 
 
 def scen_c_e(ctx: Context, selected: set[str]) -> list[Row]:
@@ -564,8 +625,28 @@ def scen_asof(ctx: Context) -> list[Row]:
                        f"projection as of a random position over {p.n_big:,} events",
                        f"app.projection('{name}').as_of(position=p): {desc}", "ms", "lower",
                        samples=times, target=target, note=note).finish())
+        if name == "per_stream":
+            out.append(duckdb_asof_floor(store.connection, af.SQL_PER_STREAM, positions))
     app.close()
     return out
+
+
+def duckdb_asof_floor(con: Any, sql: str, positions: list[int]) -> Row:
+    """The per_stream as-of query sent to DuckDB alone: the same SQL over the same file and
+    positions, fetched into a DataFrame, with no allframe-lab code (the floor of that row)."""
+    query = f"WITH events AS (SELECT * FROM events WHERE position <= ?) SELECT * FROM ({sql})"
+    con.execute(query, [positions[0]]).df()  # warm-up
+    times = []
+    for pos in positions:
+        dt, _ = timed(lambda pos=pos: con.execute(query, [pos]).df())
+        times.append(dt * 1000)
+    return Row("asof.per_stream.duckdb_floor", "asof",
+               "projection as of a random position over the same events",
+               "SEPARATE ROW: the per_stream SQL with position <= p, run by DuckDB alone "
+               "(duckdb connection .execute().df(), no allframe-lab code)", "ms", "lower",
+               samples=times,
+               note="what DuckDB itself takes to parse the payload JSON of every event up to "
+                    "p on this machine; no target").finish()
 
 
 def scen_upcast(ctx: Context) -> list[Row]:

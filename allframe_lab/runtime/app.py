@@ -13,7 +13,7 @@ from allframe_lab.model import Aggregate, Command, Event, Model, Query
 from allframe_lab.runtime._decode import EventDecoder
 from allframe_lab.runtime.clock import Clock, SystemClock
 from allframe_lab.runtime.ids import IdFactory, RandomIds
-from allframe_lab.runtime.repository import Repository
+from allframe_lab.runtime.repository import DEFAULT_CACHE_SIZE, Repository
 from allframe_lab.store import NO_STREAM, AsOf, EventStore, RecordedEvent
 from allframe_lab.store.records import make_new_event
 
@@ -44,6 +44,10 @@ class App:
         Snapshot aggregates every this many events (an aggregate's own setting wins).
     snapshot_after_replay : int, optional
         Snapshot an aggregate after a load that replayed more than this many events.
+    aggregate_cache_size : int or None, default 1000
+        Aggregates of each type kept in memory between commands, least recently used dropped
+        first (reloaded from snapshot + tail when needed again); ``0`` keeps none, ``None``
+        keeps all. See :class:`~allframe_lab.runtime.repository.Repository`.
 
     Examples
     --------
@@ -99,6 +103,7 @@ class App:
         ids: IdFactory | None = None,
         snapshot_every: int | None = None,
         snapshot_after_replay: int | None = None,
+        aggregate_cache_size: int | None = DEFAULT_CACHE_SIZE,
     ) -> None:
         self.model = model
         self.store = store
@@ -107,7 +112,8 @@ class App:
         self.decoder = EventDecoder(model)
         self.repository = Repository(model, store, snapshot_every=snapshot_every,
                                      snapshot_after_replay=snapshot_after_replay,
-                                     decoder=self.decoder, clock=self.clock)
+                                     decoder=self.decoder, clock=self.clock,
+                                     aggregate_cache_size=aggregate_cache_size)
         self.last_position = 0
         if model.sagas and not getattr(store, "read_only", False):
             self.sagas.start()

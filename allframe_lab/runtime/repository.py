@@ -10,6 +10,7 @@ in full, and a new snapshot replaces it.
 
 from __future__ import annotations
 
+from collections import OrderedDict
 from collections.abc import Callable, Sequence
 from datetime import datetime
 from typing import Any
@@ -21,7 +22,10 @@ from allframe_lab.runtime._decode import EventDecoder, gc_paused, stream_chunks
 from allframe_lab.runtime.clock import Clock
 from allframe_lab.store import EventStore, Snapshot
 
-__all__ = ["Repository"]
+__all__ = ["DEFAULT_CACHE_SIZE", "Repository"]
+
+#: Aggregates of each type kept in memory between commands (see ``Repository``).
+DEFAULT_CACHE_SIZE = 1_000
 
 
 class Repository:
@@ -37,6 +41,17 @@ class Repository:
     snapshot_after_replay : int, optional
         Default replay threshold: a load that replays more than this many events takes a
         snapshot afterwards. ``None`` takes none on load (except to rebuild an outdated one).
+    aggregate_cache_size : int or None, default 1000
+        How many aggregates of each aggregate type stay in memory between commands, the most
+        recently used first (an LRU cache, like ``eventsourcing``'s ``AGGREGATE_CACHE_MAXSIZE``).
+        An aggregate that dropped out is loaded again (snapshot + tail) when a command needs
+        it. ``0`` keeps none; ``None`` keeps every aggregate ever loaded (memory grows with
+        the number of streams).
+
+    Raises
+    ------
+    ValueError
+        If ``aggregate_cache_size`` is not ``None`` or an int >= 0.
 
     Examples
     --------
@@ -61,16 +76,23 @@ class Repository:
 
     def __init__(self, model: Model, store: EventStore, *, snapshot_every: int | None = None,
                  snapshot_after_replay: int | None = None,
-                 decoder: EventDecoder | None = None, clock: Clock | None = None) -> None:
+                 decoder: EventDecoder | None = None, clock: Clock | None = None,
+                 aggregate_cache_size: int | None = DEFAULT_CACHE_SIZE) -> None:
+        if aggregate_cache_size is not None and (
+                type(aggregate_cache_size) is not int or aggregate_cache_size < 0):
+            raise ValueError(
+                f"aggregate_cache_size must be an int >= 0 (0: keep no aggregate in memory) "
+                f"or None (keep every one), got {aggregate_cache_size!r}")
         self.model = model
         self.store = store
         self.snapshot_every = snapshot_every
         self.snapshot_after_replay = snapshot_after_replay
         self.clock = clock  # stamps snapshots (the App's clock); None: the store's time
         self.decoder = decoder or EventDecoder(model)
-        # aggregate type -> stream -> aggregate (nested: no key tuple per stream to allocate
-        # and for the garbage collector to scan)
-        self._cache: dict[str, dict[str, Aggregate]] = {}
+        # aggregate type -> stream -> aggregate, least recently used first (nested: no key
+        # tuple per stream to allocate and for the garbage collector to scan)
+        self._cache: dict[str, OrderedDict[str, Aggregate]] = {}
+        self.aggregate_cache_size = aggregate_cache_size
         # the model's live aggregate classes by name (a read-only view: every command looks
         # its class up here, without a call through Model.aggregate_class)
         self._classes = model.aggregates
@@ -191,18 +213,24 @@ class Repository:
     def current(self, aggregate: str, stream_id: str, /) -> Aggregate:
         """The aggregate at the stream's head, from the in-memory cache when it is current.
 
-        The returned object is the cached one: callers must not change it.
+        The returned object is the cached one: callers must not change it. The call makes it
+        the cache's most recently used aggregate of its type, and may drop the least recently
+        used one (see ``aggregate_cache_size``).
         """
         cache = self._cache.get(aggregate)
         if cache is None:
-            cache = self._cache[aggregate] = {}
+            cache = self._cache[aggregate] = OrderedDict()
         agg = cache.get(stream_id)
         cls = self._classes.get(aggregate) or self.model.aggregate_class(aggregate)  # (raises)
         if agg is not None and type(agg) is not cls:
             agg = None  # the class was redefined (a re-run cell): rebuild with the new one
         head = self.store.stream_version(stream_id)
         if agg is not None and agg.__pydantic_private__["_version"] == head:  # type: ignore[index]
-            return agg  # (agg.version without the property call: this is every command's path)
+            # (agg.version without the property call: this is every command's path); make it
+            # the most recently used: pop + set rather than move_to_end, which would raise if
+            # another thread dropped the entry since the get (this puts it back instead)
+            cache[stream_id] = cache.pop(stream_id, agg)
+            return agg
         if agg is not None and agg.version < head:
             try:
                 replayed = self._fold(agg, stream_id, agg.version + 1, None, None)
@@ -218,6 +246,11 @@ class Repository:
         else:
             agg = self.load(aggregate, stream_id)
         cache[stream_id] = agg
+        cache.move_to_end(stream_id)  # (a stale entry that was replaced keeps its place)
+        limit = self.aggregate_cache_size
+        if limit is not None:
+            while len(cache) > limit:
+                cache.popitem(last=False)  # the least recently used
         return agg
 
     def forget(self, aggregate: str, stream_id: str, /) -> None:
@@ -248,7 +281,8 @@ class Repository:
 
     def __repr__(self) -> str:
         cached = sum(len(c) for c in self._cache.values())
-        return (f"Repository(cached={cached}, snapshot_every={self.snapshot_every}, "
+        return (f"Repository(cached={cached}, aggregate_cache_size={self.aggregate_cache_size}, "
+                f"snapshot_every={self.snapshot_every}, "
                 f"snapshot_after_replay={self.snapshot_after_replay})")
 
 
