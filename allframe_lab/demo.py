@@ -103,18 +103,29 @@ def run_notebook(notebook: Path, out: Path, /, *, timeout: int = 600) -> float:
     nbclient.exceptions.CellExecutionError
         If a cell fails (the executed copy is still written, to show where).
     """
+    import os
+    import tempfile
+
     import nbformat
     from nbclient import NotebookClient
+    from traitlets.config import Config
 
     nb = nbformat.read(notebook, as_version=4)
-    client = NotebookClient(nb, timeout=timeout, kernel_name="python3",
-                            resources={"metadata": {"path": str(notebook.parent)}})
     t0 = time.perf_counter()
-    try:
-        client.execute()
-    finally:
-        out.parent.mkdir(parents=True, exist_ok=True)
-        nbformat.write(nb, out)
+    with tempfile.TemporaryDirectory(prefix="allframe-kernel-") as sockets:
+        config = Config()
+        if os.name == "posix":
+            # Unix sockets in a private folder rather than TCP on localhost: no port is open
+            # to other users of the machine (jupyter_client warns about unencrypted TCP)
+            config.KernelManager.transport = "ipc"
+            config.KernelManager.ip = os.path.join(sockets, "kernel")
+        client = NotebookClient(nb, timeout=timeout, kernel_name="python3", config=config,
+                                resources={"metadata": {"path": str(notebook.parent)}})
+        try:
+            client.execute()
+        finally:
+            out.parent.mkdir(parents=True, exist_ok=True)
+            nbformat.write(nb, out)
     return time.perf_counter() - t0
 
 
