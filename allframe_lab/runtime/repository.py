@@ -72,6 +72,13 @@ class Repository:
     >>> repo = Repository(m, store)
     >>> repo.load("Counter", "c1").total, store.load_snapshot("c1").version
     (150, 150)
+
+    With room for one aggregate, the one used last stays in memory:
+
+    >>> _ = store.append("c2", [NewEvent("Added", {"n": 2})])
+    >>> lru = Repository(m, store, aggregate_cache_size=1)
+    >>> lru.current("Counter", "c1").total, lru.current("Counter", "c2").total, lru
+    (150, 2, Repository(cached=1, aggregate_cache_size=1, snapshot_every=None, ...))
     """
 
     def __init__(self, model: Model, store: EventStore, *, snapshot_every: int | None = None,
