@@ -192,10 +192,22 @@ def test_saved_outputs_render_without_running(lab: LabPage) -> None:
     assert [next(m for m in o["data"] if m.startswith("application/vnd.allframe")) for o in saved
             ] == list(MIME.values())
     lab.open("saved.ipynb")
-    # nothing ran in this session: execution counts are the saved ones, the kernel is fresh
-    assert lab.page.evaluate(
-        "() => window.jupyterapp.shell.currentWidget.sessionContext.session.kernel"
-        ".status") == "idle"
+    # Nothing runs in this session: the cells show their saved execution counts. (The kernel
+    # may turn busy for a moment after it is ready, e.g. for the model sidebar's silent
+    # query: wait for idle instead of reading the status once.)
+    lab.wait_idle()
+    shown = lab.page.evaluate(
+        """() => {
+            const cells = window.jupyterapp.shell.currentWidget.content.model.cells;
+            const out = [];
+            for (let i = 0; i < cells.length; i++) {
+                const c = cells.get(i);
+                if (c.type === 'code') out.push(c.executionCount);
+            }
+            return out;
+        }""")
+    assert shown == [c.execution_count for c in executed.cells if c.cell_type == "code"]
+    assert all(n is not None for n in shown)
     check_rendered(lab)
 
 
