@@ -1,15 +1,17 @@
-"""Shared by the benchmark scripts: the environment record, one fresh process per scenario
-group, the printed table and atomic JSON result files."""
+"""Shared by the benchmark scripts: result rows, the environment record, one fresh process per
+scenario group, the printed table and atomic JSON result files."""
 
 from __future__ import annotations
 
 import json
 import os
 import platform
+import statistics
 import subprocess
 import sys
 import tempfile
 from collections.abc import Callable
+from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
 from importlib.metadata import PackageNotFoundError
 from importlib.metadata import version as pkg_version
@@ -17,6 +19,66 @@ from pathlib import Path
 from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
+
+
+# --------------------------------------------------------------------------- results
+@dataclass
+class Target:
+    text: str
+    kind: str      # "ratio": compare `ratio` (allframe / peer); "absolute": compare `value`
+    op: str        # ">=" or "<="
+    value: float
+
+    def met(self, x: float) -> bool:
+        return x >= self.value if self.op == ">=" else x <= self.value
+
+
+@dataclass
+class Row:
+    id: str
+    scenario: str
+    title: str
+    variant: str
+    unit: str
+    better: str                      # "higher" or "lower"
+    value: float | None = None       # allframe-lab median
+    samples: list[float] | None = None
+    peer: dict[str, Any] | None = None   # {"name", "value", "samples"}
+    ratio: float | None = None       # value / peer value
+    target: Target | None = None
+    status: str = "info"             # pass | fail | info | skipped | error
+    note: str = ""
+    gc: dict[str, Any] | None = None   # a/b memory rows: collections per sample, both sides
+
+    def finish(self) -> Row:
+        # the median of the samples, unless the row brings its own statistic (the p95/p99
+        # rows of time_travel.py and cqrs.py)
+        if self.samples and self.value is None:
+            self.value = statistics.median(self.samples)
+        if self.peer and self.peer.get("samples") and self.peer.get("value") is None:
+            self.peer["value"] = statistics.median(self.peer["samples"])
+        if self.value is not None and self.peer and self.peer.get("value"):
+            self.ratio = self.value / self.peer["value"]
+        if self.status in ("skipped", "error"):
+            return self
+        if self.target is None or self.value is None:
+            self.status = "info"
+        else:
+            x = self.ratio if self.target.kind == "ratio" else self.value
+            self.status = "info" if x is None else ("pass" if self.target.met(x) else "fail")
+        return self
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> Row:
+        """A row from the dicts that time_travel.py, cqrs.py and upcasting.py return."""
+        return cls(**{**d, "target": Target(**d["target"]) if d.get("target") else None})
+
+
+def row_json(r: Row) -> dict[str, Any]:
+    """A row as it goes into the results JSON."""
+    d = asdict(r)
+    d["target"] = asdict(r.target) if r.target else None
+    return d
 
 
 def environment() -> dict[str, Any]:

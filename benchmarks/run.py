@@ -40,7 +40,16 @@ for _p in (str(HERE), str(ROOT)):
     if _p not in sys.path:
         sys.path.insert(0, _p)
 
-from _results import environment, format_table, run_isolated, write_results  # noqa: E402
+from _results import (  # noqa: E402
+    Row,
+    Target,
+    environment,
+    format_table,
+    row_json,
+    run_isolated,
+    write_results,
+)
+from _timing import LAST_GC, gc_summary, timed  # noqa: E402
 
 SCHEMA = "allframe-lab-bench/1"
 
@@ -87,54 +96,6 @@ QUICK = Params(n_cmd=1_000, cmd_repeats=2, n_recon=2_000, recon_repeats=3, n_log
                sql_repeats=3, asof_queries=10, bpic_repeats=1)
 
 
-# --------------------------------------------------------------------------- results
-@dataclass
-class Target:
-    text: str
-    kind: str      # "ratio": compare `ratio` (allframe / peer); "absolute": compare `value`
-    op: str        # ">=" or "<="
-    value: float
-
-    def met(self, x: float) -> bool:
-        return x >= self.value if self.op == ">=" else x <= self.value
-
-
-@dataclass
-class Row:
-    id: str
-    scenario: str
-    title: str
-    variant: str
-    unit: str
-    better: str                      # "higher" or "lower"
-    value: float | None = None       # allframe-lab median
-    samples: list[float] | None = None
-    peer: dict[str, Any] | None = None   # {"name", "value", "samples"}
-    ratio: float | None = None       # value / peer value
-    target: Target | None = None
-    status: str = "info"             # pass | fail | info | skipped | error
-    note: str = ""
-    gc: dict[str, Any] | None = None   # a/b memory rows: collections per sample, both sides
-
-    def finish(self) -> Row:
-        # the median of the samples, unless the row brings its own statistic (the p95/p99
-        # rows of time_travel.py and cqrs.py)
-        if self.samples and self.value is None:
-            self.value = statistics.median(self.samples)
-        if self.peer and self.peer.get("samples") and self.peer.get("value") is None:
-            self.peer["value"] = statistics.median(self.peer["samples"])
-        if self.value is not None and self.peer and self.peer.get("value"):
-            self.ratio = self.value / self.peer["value"]
-        if self.status in ("skipped", "error"):
-            return self
-        if self.target is None or self.value is None:
-            self.status = "info"
-        else:
-            x = self.ratio if self.target.kind == "ratio" else self.value
-            self.status = "info" if x is None else ("pass" if self.target.met(x) else "fail")
-        return self
-
-
 def size_label(n: int) -> str:
     """100000 -> '100k', 1000000 -> '1M' (for row ids)."""
     if n >= 1_000_000 and n % 1_000_000 == 0:
@@ -142,48 +103,6 @@ def size_label(n: int) -> str:
     if n >= 1_000 and n % 1_000 == 0:
         return f"{n // 1_000}k"
     return str(n)
-
-
-# The garbage collections that ran inside the last timed() call: [(generation, ms), ...].
-# Python's collector runs when allocations cross its thresholds, so a window of a fixed
-# number of commands may or may not contain a full (generation 2) collection, whose cost is
-# proportional to every tracked object in the process (imported modules included). The a/b
-# rows record them for both sides so that a ratio can be read with its collections.
-LAST_GC: list[tuple[int, float]] = []
-_gc_start = [0.0]
-
-
-def _gc_callback(phase: str, info: dict[str, Any]) -> None:
-    if phase == "start":
-        _gc_start[0] = time.perf_counter()
-    else:
-        LAST_GC.append((info["generation"], (time.perf_counter() - _gc_start[0]) * 1000))
-
-
-def timed(fn: Callable[..., Any], *args: Any, **kwargs: Any) -> tuple[float, Any]:
-    """(seconds, result) of one call, after a full garbage collection (the collections that
-    run during the call are left in ``LAST_GC``)."""
-    gc.collect()
-    LAST_GC.clear()
-    gc.callbacks.append(_gc_callback)
-    try:
-        t0 = time.perf_counter()
-        out = fn(*args, **kwargs)
-        dt = time.perf_counter() - t0
-    finally:
-        gc.callbacks.remove(_gc_callback)
-    return dt, out
-
-
-def gc_summary(collections: list[tuple[int, float]], seconds: float) -> dict[str, Any]:
-    """Collections of one timed window by generation: count, ms and share of the window."""
-    out: dict[str, Any] = {}
-    for gen in (0, 1, 2):
-        ms = [m for g, m in collections if g == gen]
-        out[f"gen{gen}"] = {"count": len(ms), "ms": round(sum(ms), 2)}
-    total = sum(m for _, m in collections)
-    out["share_of_window"] = round(total / 1000 / seconds, 3) if seconds else None
-    return out
 
 
 def log(msg: str) -> None:
@@ -266,7 +185,8 @@ def scen_a_b(ctx: Context, which: str) -> list[Row]:
                      "SEPARATE ROW: InMemoryEventStore, App(aggregate_cache_size=None): every "
                      "aggregate stays cached, vs eventsourcing POPO",
                      "events/s", "higher", samples=[],
-                     peer={"name": "eventsourcing POPO", "samples": mem.peer["samples"]})
+                     peer={"name": "eventsourcing POPO", "samples": mem.peer["samples"]},
+                     gc={"allframe-lab": []})
                  ] if which == "b" else []
     floors = [Row(f"{which}.duckdb_floor.{kind}", which, title,
                   f"SEPARATE ROW: DuckDB alone, {p.n_cmd:,} one-row INSERT transactions "
@@ -293,8 +213,7 @@ def scen_a_b(ctx: Context, which: str) -> list[Row]:
             for row in unbounded:
                 app = af.new_app(af.InMemoryEventStore(), aggregate_cache_size=None)
                 row.samples.append(af_fn(app, p.n_cmd, timed))
-                row.gc = {"allframe-lab": [*(row.gc or {}).get("allframe-lab", []),
-                                           gc_summary(LAST_GC, p.n_cmd / row.samples[-1])]}
+                row.gc["allframe-lab"].append(gc_summary(LAST_GC, p.n_cmd / row.samples[-1]))
             duck.peer["samples"] += es_fn(sqlite, p.n_cmd, 1, timed)
             app = af.new_app(af.duckdb_store(ctx.path(f"{which}-duck")))
             duck.samples.append(af_fn(app, p.n_cmd, timed))
@@ -331,7 +250,7 @@ def scen_a_b(ctx: Context, which: str) -> list[Row]:
                       "'direct' rows); the journal exists because it is below eventsourcing "
                       "SQLite; no target")
     for row in unbounded:
-        gens = [s["gen2"] for s in row.gc["allframe-lab"]] if row.gc else []
+        gens = [s["gen2"] for s in row.gc["allframe-lab"]]
         row.note = (f"the default bound (App(aggregate_cache_size=1000)) drops the aggregates "
                     f"of b's new streams, none of which a later command touches; with every "
                     f"one kept, {sum(g['count'] for g in gens)} full garbage collections in "
@@ -654,7 +573,7 @@ def scen_upcast(ctx: Context) -> list[Row]:
     import upcasting
 
     rows = upcasting.measure(ctx.p.n_big, 2 if ctx.quick else 3, ctx.tmp, log)
-    return [Row(**{**r, "target": Target(**r["target"]) if r["target"] else None}).finish()
+    return [Row.from_dict(r).finish()
             for r in rows]
 
 
@@ -663,7 +582,7 @@ def scen_time_travel(ctx: Context) -> list[Row]:
     import time_travel
 
     report = time_travel.measure(quick=ctx.quick, tmp=ctx.tmp)
-    return [Row(**{**r, "target": Target(**r["target"]) if r["target"] else None}).finish()
+    return [Row.from_dict(r).finish()
             for r in time_travel.run_rows(report)]
 
 
@@ -672,7 +591,7 @@ def scen_cqrs(ctx: Context) -> list[Row]:
     import cqrs
 
     rows = cqrs.measure(ctx.quick, ctx.tmp, log)
-    return [Row(**{**r, "target": Target(**r["target"]) if r["target"] else None}).finish()
+    return [Row.from_dict(r).finish()
             for r in rows]
 
 
@@ -789,7 +708,7 @@ def run(selected: list[str], params: Params, quick: bool, isolate: bool = True
             gc.collect()
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
-    return _report(selected, params, quick, [_row_json(r) for r in rows], timings, t_start)
+    return _report(selected, params, quick, [row_json(r) for r in rows], timings, t_start)
 
 
 def _report(selected: list[str], params: Params, quick: bool, results: list[dict[str, Any]],
@@ -810,12 +729,6 @@ def _report(selected: list[str], params: Params, quick: bool, results: list[dict
         "scenario_seconds": timings,
         "wall_s": time.perf_counter() - t_start,
     }
-
-
-def _row_json(r: Row) -> dict[str, Any]:
-    d = asdict(r)
-    d["target"] = asdict(r.target) if r.target else None
-    return d
 
 
 def parse_only(value: str | None) -> list[str]:
